@@ -1,0 +1,45 @@
+"""frozen-parameters: an optimizer that can change nothing, or gradients no optimizer applies.
+
+Both are visible at the first step: the parameters the optimizer holds are all frozen (or got
+no gradient), or parameters that received a gradient are in no param group. A deliberate
+fine-tune (frozen backbone, trainable head, optimizer over the head) shows neither.
+"""
+
+from __future__ import annotations
+
+CHECK = "frozen-parameters"
+
+
+def _names(w, params, most: int = 4) -> str:
+    names = [w.name_of(p) for p in params]
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
+class FrozenParameters:
+    id = CHECK
+
+    def attach(self, w) -> None:
+        self.w = w
+        w.on_step(self._before_step)
+
+    def _before_step(self, step: int) -> None:
+        if step != 0:
+            return
+        w = self.w
+        held = {id(p) for p in w.optimized}
+        inert = [p for p in w.optimized if not p.requires_grad or p.grad is None]
+        problems = []
+        if len(inert) == len(w.optimized):
+            frozen = sum(not p.requires_grad for p in inert)
+            problems.append(
+                f"the optimizer step can change nothing: all {len(inert)} parameters it holds "
+                f"({_names(w, inert)}) are frozen ({frozen}) or received no gradient ({len(inert) - frozen})")
+        orphans = [p for p in w.params.values() if p.grad is not None and id(p) not in held]
+        if orphans:
+            count = sum(p.numel() for p in orphans)
+            problems.append(
+                f"{len(orphans)} parameters ({count} values) receive gradients but are in no optimizer "
+                f"param group, so they never change: {_names(w, orphans)}")
+        if problems:
+            w.report(CHECK, step, "; ".join(problems))

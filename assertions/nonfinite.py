@@ -1,0 +1,32 @@
+"""non-finite-gradient: a step is about to apply NaN or inf gradients (the run has diverged)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+CHECK = "non-finite-gradient"
+
+
+class NonFiniteGradient:
+    id = CHECK
+
+    def attach(self, w) -> None:
+        self.w = w
+        self.seen = False
+        w.on_step(self._before_step)
+
+    def _before_step(self, step: int) -> None:
+        if self.seen:
+            return
+        grads = [p.grad for p in self.w.optimized if p.grad is not None]
+        if not grads:
+            return
+        # One fused reduction and one host sync per step, as clip_grad_norm_ does.
+        norms = torch._foreach_norm(grads) if hasattr(torch, "_foreach_norm") else [g.norm() for g in grads]
+        total = float(torch.stack([n.float().to(grads[0].device) for n in norms]).sum())
+        if not math.isfinite(total):
+            bad = next(p for p in self.w.optimized if p.grad is not None and not bool(torch.isfinite(p.grad).all()))
+            self.seen = True
+            self.w.report(CHECK, step, f"grad of {self.w.name_of(bad)} holds NaN or inf: the run has diverged")

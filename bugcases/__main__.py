@@ -1,0 +1,5 @@
+import sys
+
+from bugcases.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per documented bug case, each defining `CASE`. Found by scanning; never listed."""

@@ -1,0 +1,141 @@
+"""PyTorch forum 84911, "Obtaining abnormal changes in loss and accuracy": EfficientNet-b0 on CIFAR-100.
+
+Three faults, fixed one rung at a time as the write-up does:
+- buggy: every parameter without "bn" in its name frozen, then `_fc` frozen too, and Adam over
+  `_fc` only: the optimizer can change nothing (accuracy < 1%); and images resized to 1024 px
+  for a 224 px model (1.5 h per epoch on an A40 against 3 min, ~11 GB at batch 4).
+- unfrozen: the freezing removed and the whole model optimized (~1% -> ~10%).
+- unfrozen-224: Resize((224, 224)), the model's native size (-> ~40%; the cost fix).
+- fixed: also lr 0.005 and batch 64 (-> ~45%).
+The quick tier shrinks both sizes by the same factor (224 -> `image_size`), so 1024/224 holds;
+the cost at the real sizes is counted on the meta device in every tier.
+"""
+
+import torch
+from efficientnet_pytorch import EfficientNet
+from torch import nn, optim
+from torchvision import transforms
+
+from bugcases import data
+from bugcases.config import RunConfig
+from bugcases.cost import step_cost
+from bugcases.errors import BugcasesError
+from bugcases.loop import Setup, train_classifier
+from bugcases.registry import BugCase, Claim, Expect, Variant
+
+NATIVE = 224
+MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+
+
+def scaled(pixels: int, config: RunConfig) -> int:
+    """A size of the original program, shrunk as the tier shrinks the model's native 224."""
+    return round(pixels * (config.image_size or NATIVE) / NATIVE)
+
+
+def build_model(config: RunConfig) -> nn.Module:
+    model_transfer = EfficientNet.from_name("efficientnet-b0", image_size=scaled(NATIVE, config))
+    if config.weights:  # the original's from_pretrained, from a local file (no network here)
+        try:
+            state = torch.load(config.weights, map_location="cpu", weights_only=True)
+            model_transfer.load_state_dict(state)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise BugcasesError(f"cannot load weights {config.weights}: {str(exc).splitlines()[0]}; "
+                                "pass an efficientnet-b0 state dict") from None
+    model_transfer._fc = nn.Linear(model_transfer._fc.in_features, 100)
+    return model_transfer.to(config.device)
+
+
+def _setup(config: RunConfig, resize: int, frozen: bool) -> Setup:
+    train_transforms = transforms.Compose([
+        transforms.Resize((scaled(resize, config), scaled(resize, config))),
+        transforms.RandomHorizontalFlip(),
+        transforms.RandomRotation(10),
+        transforms.ToTensor(),
+        transforms.Normalize(MEAN, STD),
+    ])
+    val_transforms = transforms.Compose([
+        transforms.Resize((scaled(resize, config), scaled(resize, config))),
+        transforms.ToTensor(),
+        transforms.Normalize(MEAN, STD),
+    ])
+    train = data.load_split(data.CIFAR100, config.data_root, True, train_transforms, config.train_samples)
+    val = data.load_split(data.CIFAR100, config.data_root, False, val_transforms, config.val_samples)
+    model_transfer = build_model(config)
+    if frozen:
+        for name, param in model_transfer.named_parameters():
+            if "bn" not in name:
+                param.requires_grad = False
+        for param in model_transfer._fc.parameters():
+            param.requires_grad = False
+        optimizer = optim.Adam(model_transfer._fc.parameters(), lr=config.lr)
+    else:
+        optimizer = optim.Adam(model_transfer.parameters(), lr=config.lr)
+    return Setup(model_transfer, optimizer, nn.CrossEntropyLoss(), train, val, val_batch_size=1)
+
+
+def step(model, optimizer, criterion, data, target):
+    optimizer.zero_grad()
+    output = model(data)
+    loss = criterion(output, target)
+    loss.backward()
+    optimizer.step()
+    return loss, output
+
+
+def _train(resize: int, frozen: bool, lr=None, batch_size=None):
+    def train(config: RunConfig):
+        config = config.replace(lr=lr, batch_size=batch_size)
+        result = train_classifier(config, lambda c: _setup(c, resize, frozen), step)
+        cost = step_cost(lambda: EfficientNet.from_name("efficientnet-b0", num_classes=100),
+                         (config.batch_size, 3, resize, resize), 100)
+        result.extra["step_cost_at_real_size"] = {"input_pixels": resize, **cost.__dict__}
+        result.extra["rung"] = {"resize": resize, "frozen": frozen, "lr": config.lr, "batch_size": config.batch_size}
+        return result
+
+    return train
+
+
+def _cost_ratios(results: dict) -> None:
+    big = results["unfrozen"].extra["step_cost_at_real_size"]
+    small = results["unfrozen-224"].extra["step_cost_at_real_size"]
+    for key in ("forward_flops", "total_flops", "saved_bytes"):
+        ratio = big[key] / small[key]
+        assert ratio >= 15, f"{key}: expected 1024 px to cost >= 15x 224 px (arithmetic 20.9x), found {ratio:.1f}x"
+
+
+def _ladder(results: dict) -> None:
+    rungs = [results[v].extra["rung"] for v in ("buggy", "unfrozen", "unfrozen-224", "fixed")]
+    expected = [(1024, True), (1024, False), (224, False), (224, False)]
+    found = [(r["resize"], r["frozen"]) for r in rungs]
+    assert found == expected, f"rungs (resize, frozen): expected {expected}, found {found}"
+    assert (rungs[3]["lr"], rungs[3]["batch_size"]) == (0.005, 64), f"fixed: expected lr 0.005, batch 64, found {rungs[3]}"
+    assert (rungs[2]["lr"], rungs[2]["batch_size"]) != (0.005, 64), "unfrozen-224 must keep the original lr and batch"
+
+
+RUNGS = ("buggy", "unfrozen", "unfrozen-224", "fixed")
+
+CASE = BugCase(
+    id="forum-84911",
+    title="EfficientNet-b0 on CIFAR-100 not learning: frozen layers, 1024 px inputs, lr/batch",
+    source="https://discuss.pytorch.org/t/obtaining-abnormal-changes-in-loss-and-accuracy/84911",
+    root_cause="all but batch-norm layers frozen and the optimizer over the frozen head; inputs resized to 1024 px for a 224 px model.",
+    variants=(
+        Variant("buggy", _train(1024, frozen=True), "frozen model, Resize(1024), lr 0.01, batch 4"),
+        Variant("unfrozen", _train(1024, frozen=False), "nothing frozen, Adam over the whole model"),
+        Variant("unfrozen-224", _train(224, frozen=False), "and Resize(224), the native size"),
+        Variant("fixed", _train(224, frozen=False, lr=0.005, batch_size=64), "and lr 0.005, batch 64"),
+    ),
+    tiers={
+        "quick": RunConfig(lr=0.01, epochs=1, batch_size=4, train_samples=16, val_samples=8, image_size=32),
+        "gpu": RunConfig(lr=0.01, epochs=40, batch_size=4, device="cuda", tier="gpu"),
+    },
+    expects=(
+        Expect("frozen-parameters", fires_on=("buggy",), silent_on=RUNGS[1:], at_step=0, steps=1),
+        Expect("input-size-mismatch", fires_on=("buggy", "unfrozen"), silent_on=RUNGS[2:], at_step=0, steps=1),
+    ),
+    claims=(
+        Claim("1024 px costs >= 15x the FLOPs and saved bytes of 224 px", ("unfrozen", "unfrozen-224"),
+              _cost_ratios, seeds=(0,)),
+        Claim("each rung changes what the write-up says", RUNGS, _ladder, seeds=(0,)),
+    ),
+)

@@ -1,0 +1,103 @@
+"""The shared training loop: epochs, batches, evaluation, timing, memory and the result.
+
+A variant supplies the parts where bugs live: its setup (model, optimizer, data and
+transforms, what is frozen) and its iteration body, `step(model, optimizer, criterion,
+data, label) -> (loss, scores)`. The loop runs every variant under `assertions.watch`, so
+the result records which checks fired and at which step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from assertions import watch
+from bugcases.config import RunConfig
+from bugcases.results import Result
+from bugcases.runtime import resolve_device, seed_everything, synchronize
+
+Step = Callable[[nn.Module, torch.optim.Optimizer, Callable, torch.Tensor, torch.Tensor], tuple]
+
+
+@dataclass
+class Setup:
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    criterion: Callable
+    train_data: Dataset
+    val_data: Dataset
+    val_batch_size: Optional[int] = None  # default: the training batch size
+    accumulation_steps: int = 1  # what the watch should expect
+    expected_input_size: Optional[int] = None
+
+
+def train_classifier(config: RunConfig, setup: Callable[[RunConfig], Setup], step: Step) -> Result:
+    device = resolve_device(config.device)
+    generator = seed_everything(config.seed)
+    s = setup(config)
+    s.model.to(device)
+    train_loader = DataLoader(s.train_data, batch_size=config.batch_size, shuffle=True, generator=generator)
+    val_loader = DataLoader(s.val_data, batch_size=s.val_batch_size or config.batch_size)
+    result = Result()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    w = watch(s.model, s.optimizer, accumulation_steps=s.accumulation_steps,
+              expected_input_size=s.expected_input_size)
+    epochs = tqdm(range(config.epochs), desc=f"train {config.tier}", unit="epoch", disable=None, leave=False)
+    with w:
+        try:
+            for _ in epochs:
+                loss, accuracy = _train_epoch(s, step, train_loader, device, config.max_steps, result)
+                result.train_loss.append(loss)
+                result.train_accuracy.append(accuracy)
+                val_loss, val_accuracy = evaluate(s.model, s.criterion, val_loader, device)
+                result.validation_loss.append(val_loss)
+                result.validation_accuracy.append(val_accuracy)
+                if not math.isfinite(loss):
+                    result.status = "diverged"
+                    break
+        except torch.cuda.OutOfMemoryError as exc:
+            result.status = "oom"
+            result.extra["oom"] = {"batch_size": config.batch_size, "error": str(exc).splitlines()[0]}
+    if device.type == "cuda":
+        result.peak_memory_bytes = torch.cuda.max_memory_allocated(device)
+    result.findings = [f.to_dict() for f in w.findings]
+    return result
+
+
+def _train_epoch(s: Setup, step: Step, loader, device, max_steps, result: Result) -> tuple[float, float]:
+    s.model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    for i, (data, label) in enumerate(loader):
+        if max_steps is not None and i >= max_steps:
+            break
+        data, label = data.to(device), label.to(device)
+        synchronize(device)
+        start = time.perf_counter()
+        loss, scores = step(s.model, s.optimizer, s.criterion, data, label)
+        synchronize(device)
+        result.step_seconds.append(time.perf_counter() - start)
+        total_loss += loss.item() * len(label)
+        correct += (scores.argmax(1) == label).sum().item()
+        seen += len(label)
+    return total_loss / max(seen, 1), correct / max(seen, 1)
+
+
+def evaluate(model: nn.Module, criterion: Callable, loader, device) -> tuple[float, float]:
+    model.eval()
+    total_loss, correct, seen = 0.0, 0, 0
+    with torch.no_grad():
+        for data, label in loader:
+            data, label = data.to(device), label.to(device)
+            scores = model(data)
+            total_loss += criterion(scores, label).item() * len(label)
+            correct += (scores.argmax(1) == label).sum().item()
+            seen += len(label)
+    return total_loss / max(seen, 1), correct / max(seen, 1)
