@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="train one variant of a case and write its result JSON")
     run.add_argument("case", help="case id, as `list` prints it (e.g. so-60335387)")
-    run.add_argument("--variant", help="variant name (default: buggy, or from the config's is_fix)")
+    run.add_argument("--variant", help="variant name (default: the buggy one, or as the config's is_fix says)")
     run.add_argument("--config", help="a JSON config: the seeds' fields (learning_rate, num_epoch, output, is_fix) or ours")
     run.add_argument("--tier", choices=TIERS, help="quick (CPU, seconds) or gpu (the document's scale); default quick")
     run.add_argument("--lr", type=float, help="learning rate")
@@ -63,7 +63,7 @@ def cmd_run(args) -> int:
     variant = args.variant or file.pop("variant", None)
     is_fix = file.pop("is_fix", None)
     if variant is None:
-        variant = "fixed" if is_fix else "buggy"
+        variant = case.default_variants[1 if is_fix else 0]
     case.variant(variant)  # fail on an unknown variant before any work
     output = args.output or file.pop("output", None) or f"{case.id}__{variant}.json"
     file.pop("output", None)

@@ -82,6 +82,12 @@ class BugCase:
     def variant_names(self) -> list:
         return [v.name for v in self.variants]
 
+    @property
+    def default_variants(self) -> tuple:
+        """(buggy, fixed) for the seeds' `is_fix`: the first variant, and `fixed` or else the second."""
+        names = self.variant_names
+        return names[0], "fixed" if "fixed" in names else names[1]
+
     def variant(self, name: str) -> Variant:
         for v in self.variants:
             if v.name == name:

@@ -67,7 +67,7 @@ def _torch_run(model_fn, config: RunConfig) -> Result:
         l.backward()
         dw = float(params[0].grad.reshape(-1)[0])
         optimizer.step()
-        _record(trace, float(l), float(params[0].detach().reshape(-1)[0]), dw)
+        _record(trace, float(l.detach()), float(params[0].detach().reshape(-1)[0]), dw)
     return _finish(trace)
 
 

@@ -1,0 +1,71 @@
+"""Suite-wide pytest set-up: the gpu skip (in one place), --bugcase, --data-root, RNG isolation,
+Hypothesis profiles. Tests and benchmarks reach cases only through `bugcases.registry`."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+pytest_plugins = ["pytester"]
+
+settings.register_profile("ci", derandomize=True, deadline=None, max_examples=30,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", deadline=None, max_examples=100)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("bugcases")
+    group.addoption("--bugcase", action="append", default=[], metavar="ID",
+                    help="run only the tests of this case (repeatable); ids as `python -m bugcases list` prints")
+    group.addoption("--data-root", default=None, metavar="DIR",
+                    help="folder holding the real datasets (MNIST/, cifar-10-batches-py/, ...); default: synthetic")
+
+
+def pytest_configure(config):
+    root = config.getoption("--data-root")
+    if root:
+        os.environ["BUGCASES_DATA_ROOT"] = root
+
+
+def pytest_collection_modifyitems(config, items):
+    wanted = set(config.getoption("--bugcase"))
+    if wanted:
+        from bugcases.registry import get_case
+
+        for case_id in wanted:
+            get_case(case_id)  # an unknown id is an error, not an empty run
+        keep, drop = [], []
+        for item in items:
+            mark = item.get_closest_marker("bugcase")
+            (keep if mark is None or mark.args[0] in wanted else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs CUDA: no GPU visible to torch on this machine")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_rng():
+    """No test sees another's RNG state, thread count or default dtype."""
+    state = (random.getstate(), np.random.get_state(), torch.get_rng_state(), torch.get_num_threads(),
+             torch.get_default_dtype())
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    torch.manual_seed(0)
+    yield
+    random.setstate(state[0])
+    np.random.set_state(state[1])
+    torch.set_rng_state(state[2])
+    torch.set_num_threads(state[3])
+    torch.set_default_dtype(state[4])
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)

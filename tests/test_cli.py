@@ -1,0 +1,115 @@
+"""The command line as a user runs it: list, run, plot, report, and a table of bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bugcases.cli import main
+from bugcases.registry import all_cases
+
+pytestmark = pytest.mark.quick
+LINREG = "forum-linreg-grad-scale"
+
+
+def test_list_shows_every_case_id_first(capsys):
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == [c.id for c in all_cases()]
+
+
+def test_run_with_a_seed_style_config(tmp_path, capsys):
+    config = tmp_path / "config.json"
+    out = tmp_path / "origin_lr1e-2"
+    config.write_text(json.dumps({"learning_rate": 0.01, "num_epoch": 50, "output": str(out), "is_fix": False}))
+    assert main(["run", LINREG, "--config", str(config)]) == 0
+    result = json.loads((tmp_path / "origin_lr1e-2.json").read_text())
+    assert result["variant"] == "numpy-buggy" and result["config"]["epochs"] == 50
+    assert len(result["train_loss"]) == 50 and result["meta"]["torch_version"]
+    assert result["findings"][0]["check"] == "manual-gradient-mismatch"
+
+
+def test_run_so_60335387_writes_the_seed_keys(tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["run", "so-60335387", "--variant", "buggy", "--epochs", "1", "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    for key in ("train_loss", "train_accuracy", "validation_loss", "validation_accuracy"):
+        assert len(result[key]) == 1
+    assert result["case"] == "so-60335387" and result["meta"]["seed"] == 0
+
+
+def test_plot_overlays_runs(tmp_path):
+    paths = []
+    for variant in ("numpy-buggy", "autograd"):
+        paths.append(str(tmp_path / f"{variant}.json"))
+        assert main(["run", LINREG, "--variant", variant, "--epochs", "30", "-o", paths[-1]]) == 0
+    png = tmp_path / "plot.png"
+    assert main(["plot", *paths, "-o", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_writes_json_png_and_summary(tmp_path):
+    out = tmp_path / "report"
+    assert main(["report", "--out", str(out), "--bugcase", LINREG]) == 0
+    summary = (out / "summary.md").read_text()
+    assert "| forum-linreg-grad-scale | numpy-buggy |" in summary and "manual-gradient-mismatch @ step 0" in summary
+    assert (out / f"{LINREG}.png").is_file() and (out / f"{LINREG}__autograd.json").is_file()
+
+
+def _bad_config(tmp_path, content):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    return str(path)
+
+
+BAD_INPUT = [
+    ("unknown-case", lambda p: ["run", "no-such-case"], "unknown case 'no-such-case'"),
+    ("unknown-variant", lambda p: ["run", LINREG, "--variant", "nope"], "has no variant 'nope'"),
+    ("unknown-tier", lambda p: ["run", LINREG, "--tier", "huge"], "invalid choice"),
+    ("zero-epochs", lambda p: ["run", LINREG, "--epochs", "0"], "epochs must be greater than 0"),
+    ("negative-lr", lambda p: ["run", LINREG, "--lr", "-1"], "lr must be greater than 0"),
+    ("zero-batch", lambda p: ["run", LINREG, "--batch-size", "0"], "batch_size must be greater than 0"),
+    ("non-number-lr", lambda p: ["run", LINREG, "--lr", "fast"], "invalid float value"),
+    ("missing-config", lambda p: ["run", LINREG, "--config", str(p / "none.json")], "does not exist"),
+    ("malformed-config", lambda p: ["run", LINREG, "--config", _bad_config(p, "{oops")], "not valid JSON"),
+    ("config-not-object", lambda p: ["run", LINREG, "--config", _bad_config(p, "[1]")], "JSON object"),
+    ("config-unknown-field", lambda p: ["run", LINREG, "--config", _bad_config(p, '{"learning_rat": 1}')],
+     "unknown field 'learning_rat'"),
+    ("config-mistyped-lr", lambda p: ["run", LINREG, "--config", _bad_config(p, '{"learning_rate": "x"}')],
+     "lr must be a number"),
+    ("config-mistyped-epochs", lambda p: ["run", LINREG, "--config", _bad_config(p, '{"num_epoch": 1.5}')],
+     "epochs must be a whole number"),
+    ("config-mistyped-is-fix", lambda p: ["run", LINREG, "--config", _bad_config(p, '{"is_fix": "yes"}')],
+     "'is_fix' must be a bool"),
+    ("missing-data-root", lambda p: ["run", "so-60335387", "--data-root", str(p / "nowhere")], "does not exist"),
+    ("data-root-without-mnist", lambda p: ["run", "so-60335387", "--data-root", str(p)], "has no MNIST/ folder"),
+    ("device-not-there", lambda p: ["run", LINREG, "--device", "cuda:7"], "cuda"),
+    ("unknown-device", lambda p: ["run", LINREG, "--device", "tpu"], "device"),
+    ("output-folder-missing", lambda p: ["run", LINREG, "-o", str(p / "no" / "r.json")], "folder does not exist"),
+    ("plot-not-ours", lambda p: ["plot", _bad_config(p, '{"a": 1}'), "-o", str(p / "x.png")], "not a bugcases result"),
+    ("plot-not-json", lambda p: ["plot", _bad_config(p, "garbage"), "-o", str(p / "x.png")], "not a JSON file"),
+    ("no-command", lambda p: [], "required"),
+]
+
+
+@pytest.mark.parametrize("argv, message", [pytest.param(a, m, id=i) for i, a, m in BAD_INPUT])
+def test_bad_input_is_one_line_exit_2_no_output(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    args = argv(tmp_path)
+    before = set(tmp_path.rglob("*"))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bugcases: error:") and message in lines[0], err
+    assert set(tmp_path.rglob("*")) == before  # nothing written, not even a partial file
+
+
+@pytest.mark.parametrize("argv", [["run", "no-such-case"], ["run", LINREG, "--epochs", "-3"]])
+def test_bad_input_from_the_shell_has_no_traceback(tmp_path, argv):
+    proc = subprocess.run([sys.executable, "-m", "bugcases", *argv], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
