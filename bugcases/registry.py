@@ -20,11 +20,22 @@ from bugcases.runtime import resolve_device
 
 @dataclass(frozen=True)
 class Variant:
-    """One version of the program: `buggy`, `fixed`, or a rung of a documented ladder of fixes."""
+    """One version of the program: `buggy`, `fixed`, or a rung of a documented ladder of fixes.
+
+    Variants trained by the shared loop also keep their `setup` and `step`, so the benchmarks
+    can time one step of exactly the code the case runs."""
 
     name: str
     train: Callable[[RunConfig], Result]
     summary: str = ""
+    setup: Optional[Callable] = None
+    step: Optional[Callable] = None
+
+    @classmethod
+    def classifier(cls, name: str, setup: Callable, step: Callable, summary: str = "") -> "Variant":
+        from bugcases.loop import train_classifier
+
+        return cls(name, lambda config: train_classifier(config, setup, step), summary, setup, step)
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def step(model, optimizer, criterion, data, target):
     return loss, output
 
 
-def _train(resize: int, frozen: bool, lr=None, batch_size=None):
+def _rung(name: str, summary: str, resize: int, frozen: bool, lr=None, batch_size=None) -> Variant:
     def train(config: RunConfig):
         config = config.replace(lr=lr, batch_size=batch_size)
         result = train_classifier(config, lambda c: _setup(c, resize, frozen), step)
@@ -92,7 +92,10 @@ def _train(resize: int, frozen: bool, lr=None, batch_size=None):
         result.extra["rung"] = {"resize": resize, "frozen": frozen, "lr": config.lr, "batch_size": config.batch_size}
         return result
 
-    return train
+    def setup(config: RunConfig) -> Setup:
+        return _setup(config.replace(lr=lr, batch_size=batch_size), resize, frozen)
+
+    return Variant(name, train, summary, setup, step)
 
 
 def _cost_ratios(results: dict) -> None:
@@ -120,10 +123,10 @@ CASE = BugCase(
     source="https://discuss.pytorch.org/t/obtaining-abnormal-changes-in-loss-and-accuracy/84911",
     root_cause="all but batch-norm layers frozen and the optimizer over the frozen head; inputs resized to 1024 px for a 224 px model.",
     variants=(
-        Variant("buggy", _train(1024, frozen=True), "frozen model, Resize(1024), lr 0.01, batch 4"),
-        Variant("unfrozen", _train(1024, frozen=False), "nothing frozen, Adam over the whole model"),
-        Variant("unfrozen-224", _train(224, frozen=False), "and Resize(224), the native size"),
-        Variant("fixed", _train(224, frozen=False, lr=0.005, batch_size=64), "and lr 0.005, batch 64"),
+        _rung("buggy", "frozen model, Resize(1024), lr 0.01, batch 4", 1024, frozen=True),
+        _rung("unfrozen", "nothing frozen, Adam over the whole model", 1024, frozen=False),
+        _rung("unfrozen-224", "and Resize(224), the native size", 224, frozen=False),
+        _rung("fixed", "and lr 0.005, batch 64", 224, frozen=False, lr=0.005, batch_size=64),
     ),
     tiers={
         "quick": RunConfig(lr=0.01, epochs=1, batch_size=4, train_samples=16, val_samples=8, image_size=32),

@@ -89,8 +89,8 @@ CASE = BugCase(
     source="shared/seeds/004_d582fb93802f9a02.txt (boostcamp study notes, Korean: 'optimizer.zero_grad()는 꼭 필요한가?')",
     root_cause="loss.backward() adds into .grad; without zero_grad the second step uses grad1 + grad2.",
     variants=(
-        Variant("buggy", _train(buggy_step), "backward without zero_grad"),
-        Variant("fixed", _train(fixed_step), "zero_grad before backward"),
+        Variant("buggy", _train(buggy_step), "backward without zero_grad", setup, buggy_step),
+        Variant("fixed", _train(fixed_step), "zero_grad before backward", setup, fixed_step),
     ),
     tiers={
         "quick": RunConfig(lr=1e-3, epochs=3, batch_size=32, seed=42),

@@ -11,7 +11,7 @@ from torch import nn
 from assertions.convergence import assert_converges, assert_ends_below
 from bugcases import data
 from bugcases.config import RunConfig
-from bugcases.loop import Setup, train_classifier
+from bugcases.loop import Setup
 from bugcases.models import TutorialNet
 from bugcases.registry import BugCase, Claim, Expect, Variant
 
@@ -59,8 +59,8 @@ CASE = BugCase(
     source="https://medium.com/missinglink-deep-learning-platform/most-common-neural-net-pytorch-mistakes-456560ada037",
     root_cause="optimizer.zero_grad() is left out of the tutorial's loop, so gradients of all past batches accumulate.",
     variants=(
-        Variant("buggy", lambda c: train_classifier(c, setup, buggy_step), "the two zero_grad lines removed"),
-        Variant("fixed", lambda c: train_classifier(c, setup, fixed_step), "the tutorial as published"),
+        Variant.classifier("buggy", setup, buggy_step, "the two zero_grad lines removed"),
+        Variant.classifier("fixed", setup, fixed_step, "the tutorial as published"),
     ),
     tiers={
         "quick": RunConfig(lr=0.001, epochs=3, batch_size=4, train_samples=1000, val_samples=500),

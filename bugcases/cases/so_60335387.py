@@ -12,7 +12,7 @@ from assertions.convergence import (assert_converges, assert_degrades, assert_en
                                     assert_monotone)
 from bugcases import data
 from bugcases.config import RunConfig
-from bugcases.loop import Setup, train_classifier
+from bugcases.loop import Setup
 from bugcases.models import MnistNet
 from bugcases.registry import BugCase, Claim, Expect, Variant
 
@@ -65,8 +65,8 @@ CASE = BugCase(
     source="https://stackoverflow.com/questions/60335387/pytorch-mnist-example-not-converge",
     root_cause="optimizer.zero_grad() is never called, so every step applies the sum of all past gradients.",
     variants=(
-        Variant("buggy", lambda c: train_classifier(c, setup, buggy_step), "no optimizer.zero_grad()"),
-        Variant("fixed", lambda c: train_classifier(c, setup, fixed_step), "zero_grad() at the start of each iteration"),
+        Variant.classifier("buggy", setup, buggy_step, "no optimizer.zero_grad()"),
+        Variant.classifier("fixed", setup, fixed_step, "zero_grad() at the start of each iteration"),
     ),
     tiers={
         # quick: 60 steps instead of the original's 20,000, so its lr 1e-4 behaviour shows at 1e-3 here.

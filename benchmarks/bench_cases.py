@@ -1,0 +1,43 @@
+"""pytest-benchmark, generated from the registry: one training step per case and variant,
+buggy and fixed side by side (grouped by case). Run timed with `tox -e bench`; in the quick
+test run they execute once untimed (--benchmark-disable) so they cannot rot. Under
+pytest-xdist pytest-benchmark disables timing itself; these are never timed there."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.steps import extra_info, step_rounds
+from bugcases.registry import all_cases, get_case
+
+
+def _params(tier):
+    marks = [pytest.mark.quick] if tier == "quick" else [pytest.mark.gpu]
+    for case in all_cases():
+        for v in case.variants:
+            if v.step is not None:
+                yield pytest.param(case.id, v.name, tier, id=f"{case.id}-{v.name}-{tier}",
+                                   marks=[*marks, pytest.mark.bench, pytest.mark.bugcase(case.id)])
+
+
+@pytest.mark.parametrize("case_id, variant, tier", [*_params("quick"), *_params("gpu")])
+def test_training_step(benchmark, case_id, variant, tier):
+    case = get_case(case_id)
+    config = case.config(tier)
+    benchmark.group = f"{case_id} ({tier})"
+    benchmark.extra_info.update(extra_info(case, variant, config))
+    setup, target = step_rounds(case, variant, config)
+    benchmark.pedantic(target, setup=setup, rounds=15, warmup_rounds=2)
+
+
+@pytest.mark.quick
+@pytest.mark.bench
+@pytest.mark.parametrize("watched", [False, True], ids=["unwatched", "watched"])
+def test_watch_overhead(benchmark, watched):
+    """One so-60335387 step with and without `watch`: the watcher's cost, side by side."""
+    case = get_case("so-60335387")
+    config = case.config("quick")
+    benchmark.group = "watch overhead: so-60335387 step"
+    benchmark.extra_info.update(extra_info(case, "fixed", config, watched))
+    setup, target = step_rounds(case, "fixed", config, watched=watched)
+    benchmark.pedantic(target, setup=setup, rounds=40, warmup_rounds=3)

@@ -1,0 +1,50 @@
+"""The gpu tier: real symptoms on CUDA at the documents' scale. Skipped (in conftest) without CUDA."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from benchmarks.steps import step_rounds
+from bugcases.registry import get_case
+from tests.case_runs import claim_runs
+
+pytestmark = pytest.mark.gpu
+
+
+def _time_and_memory(case, variant, config, steps=10):
+    setup, target = step_rounds(case, variant, config)
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    try:
+        args, _ = setup()
+        start = time.perf_counter()
+        for _ in range(steps):
+            target(*args)
+        seconds = (time.perf_counter() - start) / steps
+    except torch.cuda.OutOfMemoryError:
+        return {"oom": True, "batch_size": config.batch_size}
+    return {"seconds_per_step": seconds, "peak_bytes": torch.cuda.max_memory_allocated()}
+
+
+def test_forum_84911_cost_on_cuda(record_property):
+    case = get_case("forum-84911")
+    config = case.config("gpu", epochs=1)
+    big = _time_and_memory(case, "unfrozen", config)
+    small = _time_and_memory(case, "unfrozen-224", config)
+    record_property("1024px", big)
+    record_property("224px", small)
+    print(f"\nforum-84911 on {torch.cuda.get_device_name()}: 1024 px {big}, 224 px {small}")
+    if big.get("oom"):
+        pytest.xfail(f"1024 px ran out of memory at batch {big['batch_size']} (the documented symptom)")
+    assert big["seconds_per_step"] / small["seconds_per_step"] >= 10
+    assert big["peak_bytes"] / small["peak_bytes"] >= 10
+
+
+@pytest.mark.parametrize("claim", [c.name for c in get_case("so-60335387").claims])
+def test_so_60335387_claims_at_documented_scale(claim):
+    case = get_case("so-60335387")
+    c = next(x for x in case.claims if x.name == claim)
+    c.verify(claim_runs(case.id, claim, 0, tier="gpu"))
