@@ -38,7 +38,7 @@ def run_report(out: str, cases: Optional[Iterable[BugCase]] = None, tier: str = 
 
 
 def _fmt(values: list) -> str:
-    return f"{values[-1]:.3f}" if values else "-"
+    return f"{values[-1]:.4g}" if values else "-"
 
 
 def _row(case: BugCase, r: Result) -> str:
