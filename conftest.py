@@ -31,6 +31,9 @@ def pytest_configure(config):
     root = config.getoption("--data-root")
     if root:
         os.environ["BUGCASES_DATA_ROOT"] = root
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:  # pytest -n N: share the cores instead of N x all of them (OpenMP oversubscription)
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 def pytest_collection_modifyitems(config, items):

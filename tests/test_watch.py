@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 from torch import nn
@@ -171,7 +169,9 @@ def test_training_watch_fixture(training_watch):
     w.assert_clean()
 
 
-def test_fixture_fails_a_buggy_loop(pytester):
+def test_fixture_fails_a_buggy_loop(pytester, monkeypatch):
+    for var in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_ADDOPTS"):
+        monkeypatch.delenv(var, raising=False)  # the inner run is a plain pytest, even under -n
     pytester.makepyfile("""
         import torch
         from torch import nn
@@ -186,6 +186,6 @@ def test_fixture_fails_a_buggy_loop(pytester):
                 F.cross_entropy(model(torch.randn(5, 4)), torch.randint(0, 2, (5,))).backward()
                 opt.step()
     """)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist")
     result.stdout.fnmatch_lines(["*missing-zero-grad*step 1*"])
     assert result.ret != 0

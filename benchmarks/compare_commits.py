@@ -1,0 +1,62 @@
+"""Benchmark two commits on this machine and fail if the second is slower past a threshold.
+
+Each commit is checked out in a temporary git worktree; the CPU benchmarks run there with
+pytest-benchmark, the first saved, the second compared against it with
+`--benchmark-compare-fail=median:THRESHOLD%`. Exit status: 0 no regression, 1 a regression,
+2 bad input.
+
+    python -m benchmarks.compare_commits BASE HEAD [--threshold 10] [-k EXPR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+def _git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("base")
+    parser.add_argument("head")
+    parser.add_argument("--threshold", type=float, default=10.0, help="percent slower on the median that fails (default 10)")
+    parser.add_argument("-k", default=None, help="pytest -k expression to select benchmarks")
+    args = parser.parse_args(argv)
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        commits = [_git("rev-parse", "--verify", f"{ref}^{{commit}}", cwd=repo) for ref in (args.base, args.head)]
+    except subprocess.CalledProcessError:
+        print(f"compare_commits: error: {args.base} or {args.head} is not a commit in {repo}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="bugcases-bench-") as tmp:
+        storage = Path(tmp) / "storage"
+        status = 0
+        for i, commit in enumerate(commits):
+            tree = Path(tmp) / f"tree{i}"
+            _git("worktree", "add", "--detach", str(tree), commit, cwd=repo)
+            try:
+                cmd = [sys.executable, "-m", "pytest", "benchmarks", "-m", "bench and not gpu", "-p", "no:xdist",
+                       "-p", "no:cacheprovider", "-q", "--benchmark-enable", f"--benchmark-storage={storage}",
+                       "--benchmark-columns=min,median,iqr", "--benchmark-sort=name"]
+                if args.k:
+                    cmd += ["-k", args.k]
+                cmd += ["--benchmark-save=base"] if i == 0 else [
+                    "--benchmark-compare", f"--benchmark-compare-fail=median:{args.threshold:g}%"]
+                print(f"== {commit[:12]} ({'base' if i == 0 else 'head'})", flush=True)
+                status = subprocess.run(cmd, cwd=tree).returncode
+            finally:
+                _git("worktree", "remove", "--force", str(tree), cwd=repo)
+            if i == 0 and status != 0:
+                print("compare_commits: error: the base commit's benchmarks failed", file=sys.stderr)
+                return 2
+    return 0 if status == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
