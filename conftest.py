@@ -46,7 +46,7 @@ def pytest_collection_modifyitems(config, items):
         keep, drop = [], []
         for item in items:
             mark = item.get_closest_marker("bugcase")
-            (keep if mark is None or mark.args[0] in wanted else drop).append(item)
+            (keep if mark is not None and mark.args[0] in wanted else drop).append(item)
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep

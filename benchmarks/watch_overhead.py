@@ -1,7 +1,9 @@
 """Interleaved A/B timing of a so-60335387 CPU training step with and without `watch`.
 
 pytest-benchmark times the two sides one after the other, so drift on a shared machine
-lands on one side; here unwatched and watched runs alternate and the medians are compared.
+lands on one side; here unwatched and watched runs alternate, each pair in the other order
+than the last (whichever runs second was measured up to ~10% slower here), and the medians
+of all their steps are compared.
 
     python -m benchmarks.watch_overhead [--pairs 8] [--steps 30]
 """
@@ -13,29 +15,25 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
-from assertions import watch
-from bugcases.models import MnistNet
+from benchmarks.steps import step_rounds
+from bugcases.registry import get_case
 
 
-def median_step_seconds(watched: bool, steps: int) -> float:
-    torch.manual_seed(0)
-    x, y = torch.randn(30, 1, 28, 28), torch.randint(0, 10, (30,))
-    model = MnistNet()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    w = watch(model, optimizer).start() if watched else None
+def step_seconds(watched: bool, steps: int) -> list:
+    """Times of the case's own fixed step, one model (and watch) for all steps, warm-up dropped."""
+    case = get_case("so-60335387")
+    setup, target = step_rounds(case, "fixed", case.config("quick"), watched=watched)
+    (s, data, label, w), _ = setup()
     times = []
     for _ in range(steps):
         start = time.perf_counter()
-        optimizer.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        optimizer.step()
+        target(s, data, label, w)
         times.append(time.perf_counter() - start)
     if w is not None:
         w.stop()
         w.assert_clean()
-    return statistics.median(times[3:])
+    return times[3:]
 
 
 def main() -> None:
@@ -44,9 +42,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     args = parser.parse_args()
     plain, watched = [], []
-    for _ in range(args.pairs):
-        plain.append(median_step_seconds(False, args.steps))
-        watched.append(median_step_seconds(True, args.steps))
+    for pair in range(args.pairs):
+        for is_watched in ((False, True) if pair % 2 == 0 else (True, False)):
+            (watched if is_watched else plain).extend(step_seconds(is_watched, args.steps))
     a, b = statistics.median(plain), statistics.median(watched)
     print(f"so-60335387 step, batch 30, {torch.get_num_threads()} threads, torch {torch.__version__}: "
           f"unwatched {a * 1e3:.2f} ms, watched {b * 1e3:.2f} ms, watched/unwatched {b / a:.3f}")

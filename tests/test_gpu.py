@@ -29,6 +29,7 @@ def _time_and_memory(case, variant, config, steps=10):
     return {"seconds_per_step": seconds, "peak_bytes": torch.cuda.max_memory_allocated()}
 
 
+@pytest.mark.bugcase("forum-84911")
 def test_forum_84911_cost_on_cuda(record_property):
     case = get_case("forum-84911")
     config = case.config("gpu", epochs=1)
@@ -43,6 +44,7 @@ def test_forum_84911_cost_on_cuda(record_property):
     assert big["peak_bytes"] / small["peak_bytes"] >= 10
 
 
+@pytest.mark.bugcase("so-60335387")
 @pytest.mark.parametrize("claim", [c.name for c in get_case("so-60335387").claims])
 def test_so_60335387_claims_at_documented_scale(claim):
     case = get_case("so-60335387")

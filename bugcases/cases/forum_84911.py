@@ -45,7 +45,22 @@ def build_model(config: RunConfig) -> nn.Module:
     return model_transfer.to(config.device)
 
 
-def _setup(config: RunConfig, resize: int, frozen: bool) -> Setup:
+def frozen_optimizer(model_transfer: nn.Module, lr: float) -> optim.Optimizer:
+    """The original's lines: everything without "bn" frozen, then the head too; Adam over the head."""
+    for name, param in model_transfer.named_parameters():
+        if "bn" not in name:
+            param.requires_grad = False
+    for param in model_transfer._fc.parameters():
+        param.requires_grad = False
+    return optim.Adam(model_transfer._fc.parameters(), lr=lr)
+
+
+def unfrozen_optimizer(model_transfer: nn.Module, lr: float) -> optim.Optimizer:
+    """The fix: nothing frozen, the whole model optimized."""
+    return optim.Adam(model_transfer.parameters(), lr=lr)
+
+
+def _setup(config: RunConfig, resize: int, make_optimizer) -> Setup:
     train_transforms = transforms.Compose([
         transforms.Resize((scaled(resize, config), scaled(resize, config))),
         transforms.RandomHorizontalFlip(),
@@ -61,15 +76,7 @@ def _setup(config: RunConfig, resize: int, frozen: bool) -> Setup:
     train = data.load_split(data.CIFAR100, config.data_root, True, train_transforms, config.train_samples)
     val = data.load_split(data.CIFAR100, config.data_root, False, val_transforms, config.val_samples)
     model_transfer = build_model(config)
-    if frozen:
-        for name, param in model_transfer.named_parameters():
-            if "bn" not in name:
-                param.requires_grad = False
-        for param in model_transfer._fc.parameters():
-            param.requires_grad = False
-        optimizer = optim.Adam(model_transfer._fc.parameters(), lr=config.lr)
-    else:
-        optimizer = optim.Adam(model_transfer.parameters(), lr=config.lr)
+    optimizer = make_optimizer(model_transfer, config.lr)
     return Setup(model_transfer, optimizer, nn.CrossEntropyLoss(), train, val, val_batch_size=1)
 
 
@@ -82,18 +89,21 @@ def step(model, optimizer, criterion, data, target):
     return loss, output
 
 
-def _rung(name: str, summary: str, resize: int, frozen: bool, lr=None, batch_size=None) -> Variant:
+def _rung(name: str, summary: str, resize: int, make_optimizer, lr=None, batch_size=None) -> Variant:
+    """A rung: the original's program with its resize, its optimizer set-up, and its lr and batch."""
+
+    def setup(config: RunConfig) -> Setup:
+        return _setup(config.replace(lr=lr, batch_size=batch_size), resize, make_optimizer)
+
     def train(config: RunConfig):
         config = config.replace(lr=lr, batch_size=batch_size)
-        result = train_classifier(config, lambda c: _setup(c, resize, frozen), step)
+        result = train_classifier(config, setup, step)
         cost = step_cost(lambda: EfficientNet.from_name("efficientnet-b0", num_classes=100),
                          (config.batch_size, 3, resize, resize), 100)
         result.extra["step_cost_at_real_size"] = {"input_pixels": resize, **cost.__dict__}
-        result.extra["rung"] = {"resize": resize, "frozen": frozen, "lr": config.lr, "batch_size": config.batch_size}
+        result.extra["rung"] = {"resize": resize, "frozen": make_optimizer is frozen_optimizer,
+                                "lr": config.lr, "batch_size": config.batch_size}
         return result
-
-    def setup(config: RunConfig) -> Setup:
-        return _setup(config.replace(lr=lr, batch_size=batch_size), resize, frozen)
 
     return Variant(name, train, summary, setup, step)
 
@@ -123,10 +133,10 @@ CASE = BugCase(
     source="https://discuss.pytorch.org/t/obtaining-abnormal-changes-in-loss-and-accuracy/84911",
     root_cause="all but batch-norm layers frozen and the optimizer over the frozen head; inputs resized to 1024 px for a 224 px model.",
     variants=(
-        _rung("buggy", "frozen model, Resize(1024), lr 0.01, batch 4", 1024, frozen=True),
-        _rung("unfrozen", "nothing frozen, Adam over the whole model", 1024, frozen=False),
-        _rung("unfrozen-224", "and Resize(224), the native size", 224, frozen=False),
-        _rung("fixed", "and lr 0.005, batch 64", 224, frozen=False, lr=0.005, batch_size=64),
+        _rung("buggy", "frozen model, Resize(1024), lr 0.01, batch 4", 1024, frozen_optimizer),
+        _rung("unfrozen", "nothing frozen, Adam over the whole model", 1024, unfrozen_optimizer),
+        _rung("unfrozen-224", "and Resize(224), the native size", 224, unfrozen_optimizer),
+        _rung("fixed", "and lr 0.005, batch 64", 224, unfrozen_optimizer, lr=0.005, batch_size=64),
     ),
     tiers={
         "quick": RunConfig(lr=0.01, epochs=1, batch_size=4, train_samples=16, val_samples=8, image_size=32),
