@@ -43,6 +43,8 @@ class Watch:
         *,
         accumulation_steps: int = 1,
         expected_input_size: Optional[int | Sequence[int]] = None,
+        criterion: Optional[Callable] = None,
+        scheduler: Optional[object] = None,
         checks: Optional[Iterable] = None,
     ) -> None:
         if not isinstance(model, nn.Module):
@@ -51,8 +53,15 @@ class Watch:
             raise TypeError(f"watch: optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
         if isinstance(accumulation_steps, bool) or not isinstance(accumulation_steps, int) or accumulation_steps < 1:
             raise ValueError(f"watch: accumulation_steps must be a whole number >= 1, got {accumulation_steps!r}")
+        if criterion is not None and not callable(criterion):
+            raise TypeError(f"watch: criterion must be the loss function the loop calls, got {type(criterion).__name__}")
+        if scheduler is not None and not isinstance(getattr(scheduler, "last_epoch", None), int):
+            raise TypeError(
+                f"watch: scheduler must be a torch.optim.lr_scheduler scheduler, got {type(scheduler).__name__}")
         self.model = model
         self.optimizer = optimizer
+        self.criterion = criterion  # hooked when it is an nn.Module (nn.CrossEntropyLoss(), ...)
+        self.scheduler = scheduler
         self.accumulation_steps = accumulation_steps
         self.expected_input_size = expected_input_size
         # Keyed by id(): a tensor's == is elementwise, so tensors make poor dict keys.
@@ -102,8 +111,26 @@ class Watch:
         if after is not None:
             self._step_post.append(after)
 
-    def on_forward(self, before: Callable[[nn.Module, tuple], None]) -> None:
-        self._handles.append(self.model.register_forward_pre_hook(before))
+    def on_forward(self, before: Optional[Callable] = None, after: Optional[Callable] = None) -> None:
+        """before(model, args) and after(model, args, output) around every forward call of the model."""
+        if before is not None:
+            self._handles.append(self.model.register_forward_pre_hook(before))
+        if after is not None:
+            # always_call: `after` runs even when the forward raises, so nothing is left pushed.
+            self._handles.append(self.model.register_forward_hook(after, always_call=True))
+
+    def on_loss(self, before: Optional[Callable] = None, after: Optional[Callable] = None) -> bool:
+        """before(args) and after(args, loss) around every call of the criterion.
+
+        Returns False (and hooks nothing) when no criterion was given or it is a plain function:
+        module hooks need an nn.Module such as nn.CrossEntropyLoss()."""
+        if not isinstance(self.criterion, nn.Module):
+            return False
+        if before is not None:
+            self._handles.append(self.criterion.register_forward_pre_hook(lambda m, args: before(args)))
+        if after is not None:
+            self._handles.append(self.criterion.register_forward_hook(lambda m, args, out: after(args, out)))
+        return True
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "Watch":
@@ -151,7 +178,11 @@ def _bind(fn: Callable, param: torch.Tensor) -> Callable:
 
 
 def watch(model: nn.Module, optimizer: torch.optim.Optimizer, *, accumulation_steps: int = 1,
-          expected_input_size: Optional[int | Sequence[int]] = None, checks: Optional[Iterable] = None) -> Watch:
-    """Watch a training loop: `with watch(model, optimizer) as w: ...`, then `w.assert_clean()`."""
-    return Watch(model, optimizer, accumulation_steps=accumulation_steps,
-                 expected_input_size=expected_input_size, checks=checks)
+          expected_input_size: Optional[int | Sequence[int]] = None, criterion: Optional[Callable] = None,
+          scheduler: Optional[object] = None, checks: Optional[Iterable] = None) -> Watch:
+    """Watch a training loop: `with watch(model, optimizer) as w: ...`, then `w.assert_clean()`.
+
+    Pass the loop's `criterion` (an nn.Module loss) and `scheduler` to enable the checks that
+    look at what the loss receives and at the learning-rate schedule."""
+    return Watch(model, optimizer, accumulation_steps=accumulation_steps, expected_input_size=expected_input_size,
+                 criterion=criterion, scheduler=scheduler, checks=checks)

@@ -21,6 +21,14 @@ def _git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
+def bench_command(storage: Path, k=None) -> list:
+    """The CPU benchmarks, timed, never under xdist; results kept in `storage`."""
+    cmd = [sys.executable, "-m", "pytest", "benchmarks", "-m", "bench and not gpu", "-p", "no:xdist",
+           "-p", "no:cacheprovider", "-q", "--benchmark-enable", f"--benchmark-storage={storage}",
+           "--benchmark-columns=min,median,iqr", "--benchmark-sort=name"]
+    return cmd + ["-k", k] if k else cmd
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base")
@@ -41,12 +49,7 @@ def main(argv=None) -> int:
             tree = Path(tmp) / f"tree{i}"
             _git("worktree", "add", "--detach", str(tree), commit, cwd=repo)
             try:
-                cmd = [sys.executable, "-m", "pytest", "benchmarks", "-m", "bench and not gpu", "-p", "no:xdist",
-                       "-p", "no:cacheprovider", "-q", "--benchmark-enable", f"--benchmark-storage={storage}",
-                       "--benchmark-columns=min,median,iqr", "--benchmark-sort=name"]
-                if args.k:
-                    cmd += ["-k", args.k]
-                cmd += ["--benchmark-save=base"] if i == 0 else [
+                cmd = bench_command(storage, args.k) + ["--benchmark-save=base"] if i == 0 else [
                     "--benchmark-compare", f"--benchmark-compare-fail=median:{args.threshold:g}%"]
                 print(f"== {commit[:12]} ({'base' if i == 0 else 'head'})", flush=True)
                 status = subprocess.run(cmd, cwd=tree).returncode

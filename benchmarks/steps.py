@@ -24,7 +24,7 @@ def step_rounds(case, variant, config, watched: bool = False):
         data, label = next(iter(DataLoader(s.train_data, batch_size=config.batch_size)))
         data, label = data.to(device), label.to(device)
         w = watch(s.model, s.optimizer, accumulation_steps=s.accumulation_steps,
-                  expected_input_size=s.expected_input_size).start() if watched else None
+                  expected_input_size=s.expected_input_size, criterion=s.criterion).start() if watched else None
         v.step(s.model, s.optimizer, s.criterion, data, label)  # untimed: optimizer state exists, as mid-run
         synchronize(device)
         return (s, data, label, w), {}

@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 from bugcases.config import TIERS, load_config_file
 from bugcases.errors import BugcasesError
 from bugcases.registry import all_cases, get_case
+from bugcases.runtime import resolve_device
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="cpu, cuda or cuda:N (default: the tier's)")
     run.add_argument("--data-root", help="folder holding the real dataset in torchvision's layout (default: synthetic)")
     run.add_argument("--weights", help="a local state dict to start from (cases with pretrained models)")
+    run.add_argument("--world-size", type=int, help="processes on torch.distributed (distributed cases; default: the tier's)")
     run.add_argument("--output", "-o", help="where to write the result JSON (default: CASE__VARIANT.json)")
 
     plot = sub.add_parser("plot", help="loss and accuracy per epoch of result JSONs, overlaid, as a PNG")
@@ -72,10 +74,13 @@ def cmd_run(args) -> int:
     tier = args.tier or file.pop("tier", None) or "quick"
     file.pop("tier", None)
     flags = {"lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-             "device": args.device, "data_root": args.data_root, "weights": args.weights}
+             "device": args.device, "data_root": args.data_root, "weights": args.weights,
+             "world_size": args.world_size}
     config = case.config(tier, **{**file, **{k: v for k, v in flags.items() if v is not None}})
     if not Path(output).resolve().parent.is_dir():
         raise BugcasesError(f"cannot write {output}: its folder does not exist; create it first")
+    resolve_device(config.device)  # a device that is not there is a usage error, before any output
+    print(f"{case.id} {variant}: training ({config.tier} tier, {config.device}) ...", flush=True)
     result = case.run(variant, config)
     from bugcases.results import write_text_atomic
 

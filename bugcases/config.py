@@ -30,11 +30,13 @@ class RunConfig:
     max_steps: Optional[int] = None  # stop each epoch after this many optimizer steps
     image_size: Optional[int] = None  # a case may shrink its images in the quick tier
     weights: Optional[str] = None  # a local state dict to start from (pretrained models)
+    world_size: int = 1  # processes on torch.distributed (the distributed cases)
 
     def __post_init__(self) -> None:
         _check_positive("lr", self.lr, float)
         _check_positive("epochs", self.epochs, int)
         _check_positive("batch_size", self.batch_size, int)
+        _check_positive("world_size", self.world_size, int)
         for name in ("train_samples", "val_samples", "max_steps", "image_size"):
             value = getattr(self, name)
             if value is not None:

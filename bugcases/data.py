@@ -222,3 +222,36 @@ def load_split(fmt: ImageFormat, data_root: Optional[str], train: bool, transfor
     if samples is not None and samples < len(dataset):
         dataset = torch.utils.data.Subset(dataset, range(samples))
     return dataset
+
+
+def teacher_classification(samples: int, features: int, classes: int, seed: int, shift: float = 0.0):
+    """A small in-memory task for cases whose bug is in the loop, not the data: Gaussian features
+    (mean `shift`) labelled by a fixed random linear teacher. Learnable, and fast on CPU."""
+    import torch
+
+    g = torch.Generator().manual_seed(SYNTHETIC_SEED + seed)
+    teacher = torch.randn(features, classes, generator=g)
+    x = torch.randn(samples, features, generator=g) + shift
+    y = ((x - shift) @ teacher).argmax(1)
+    return torch.utils.data.TensorDataset(x, y)
+
+
+def sorted_by_label(dataset):
+    """The dataset in class order, as ImageFolder and many prepared datasets store it."""
+    import torch
+
+    labels = _labels(dataset)
+    return torch.utils.data.Subset(dataset, sorted(range(len(dataset)), key=labels.__getitem__))
+
+
+def _labels(dataset) -> list:
+    """Labels without decoding images where the dataset keeps them (torchvision's `targets`)."""
+    import torch
+
+    if isinstance(dataset, torch.utils.data.Subset):
+        labels = _labels(dataset.dataset)
+        return [labels[i] for i in dataset.indices]
+    targets = getattr(dataset, "targets", None)
+    if targets is not None:
+        return [int(t) for t in targets]
+    return [int(dataset[i][1]) for i in range(len(dataset))]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import torch
 from torch import nn
@@ -36,6 +37,41 @@ class Setup:
     val_batch_size: Optional[int] = None  # default: the training batch size
     accumulation_steps: int = 1  # what the watch should expect
     expected_input_size: Optional[int] = None
+    shuffle: bool = True  # the training DataLoader's shuffle argument
+    measure: Optional[Callable[["Setup", Result], None]] = None  # case-specific symptoms, after training
+
+
+@contextmanager
+def watched_run(config: RunConfig, model: nn.Module, optimizer, **watch_options) -> Iterator[Result]:
+    """Run a case's own loop under the watch: yields the Result to fill; on the way out records
+    the findings and CUDA peak memory, and turns an out-of-memory error into status "oom"."""
+    device = resolve_device(config.device)
+    result = Result()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    w = watch(model, optimizer, **watch_options)
+    with w:
+        try:
+            yield result
+        except torch.cuda.OutOfMemoryError as exc:
+            result.status = "oom"
+            result.extra["oom"] = {"batch_size": config.batch_size, "error": str(exc).splitlines()[0]}
+    if device.type == "cuda":
+        result.peak_memory_bytes = torch.cuda.max_memory_allocated(device)
+    result.findings = [f.to_dict() for f in w.findings]
+
+
+def epochs(config: RunConfig):
+    """The epoch counter, with a progress bar on a terminal (silent otherwise)."""
+    return tqdm(range(config.epochs), desc=f"train {config.tier}", unit="epoch", disable=None, leave=False)
+
+
+def limited(loader, max_steps: Optional[int]):
+    """The loader's batches, at most `max_steps` of them (a reduced run)."""
+    for i, batch in enumerate(loader):
+        if max_steps is not None and i >= max_steps:
+            return
+        yield batch
 
 
 def train_classifier(config: RunConfig, setup: Callable[[RunConfig], Setup], step: Step) -> Result:
@@ -43,32 +79,22 @@ def train_classifier(config: RunConfig, setup: Callable[[RunConfig], Setup], ste
     generator = seed_everything(config.seed)
     s = setup(config)
     s.model.to(device)
-    train_loader = DataLoader(s.train_data, batch_size=config.batch_size, shuffle=True, generator=generator)
+    train_loader = DataLoader(s.train_data, batch_size=config.batch_size, shuffle=s.shuffle, generator=generator)
     val_loader = DataLoader(s.val_data, batch_size=s.val_batch_size or config.batch_size)
-    result = Result()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    w = watch(s.model, s.optimizer, accumulation_steps=s.accumulation_steps,
-              expected_input_size=s.expected_input_size)
-    epochs = tqdm(range(config.epochs), desc=f"train {config.tier}", unit="epoch", disable=None, leave=False)
-    with w:
-        try:
-            for _ in epochs:
-                loss, accuracy = _train_epoch(s, step, train_loader, device, config.max_steps, result)
-                result.train_loss.append(loss)
-                result.train_accuracy.append(accuracy)
-                val_loss, val_accuracy = evaluate(s.model, s.criterion, val_loader, device)
-                result.validation_loss.append(val_loss)
-                result.validation_accuracy.append(val_accuracy)
-                if not math.isfinite(loss):
-                    result.status = "diverged"
-                    break
-        except torch.cuda.OutOfMemoryError as exc:
-            result.status = "oom"
-            result.extra["oom"] = {"batch_size": config.batch_size, "error": str(exc).splitlines()[0]}
-    if device.type == "cuda":
-        result.peak_memory_bytes = torch.cuda.max_memory_allocated(device)
-    result.findings = [f.to_dict() for f in w.findings]
+    with watched_run(config, s.model, s.optimizer, accumulation_steps=s.accumulation_steps,
+                     expected_input_size=s.expected_input_size, criterion=s.criterion) as result:
+        for _ in epochs(config):
+            loss, accuracy = _train_epoch(s, step, train_loader, device, config.max_steps, result)
+            result.train_loss.append(loss)
+            result.train_accuracy.append(accuracy)
+            val_loss, val_accuracy = evaluate(s.model, s.criterion, val_loader, device)
+            result.validation_loss.append(val_loss)
+            result.validation_accuracy.append(val_accuracy)
+            if not math.isfinite(loss):
+                result.status = "diverged"
+                break
+    if s.measure is not None and result.status == "ok":
+        s.measure(s, result)
     return result
 
 

@@ -48,3 +48,8 @@ class TutorialNet(nn.Module):
 def mlp(features: int, hidden: int, classes: int) -> nn.Sequential:
     """The notes' MLP: Linear -> ReLU -> Linear."""
     return nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, classes))
+
+
+def image_mlp(pixels: int, hidden: int, classes: int) -> nn.Sequential:
+    """A flattening MLP for 28x28 images: cheap enough for the quick tier."""
+    return nn.Sequential(nn.Flatten(), *mlp(pixels, hidden, classes))

@@ -58,6 +58,7 @@ class Claim:
     verify: Callable[[dict], None]
     overrides: Mapping = field(default_factory=dict)  # tier -> config overrides for this claim
     seeds: tuple = (0, 1, 2)  # the first runs in the quick tier, all of them in the slow one
+    quick: bool = True  # False: too slow for the one-minute quick tier; every seed runs in the slow tier
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class BugCase:
     tiers: Mapping[str, RunConfig]
     expects: tuple = ()
     claims: tuple = ()
+    distributed: bool = False  # trains in config.world_size processes (bugcases.distributed)
 
     def __post_init__(self) -> None:
         names = [v.name for v in self.variants]
@@ -115,6 +117,8 @@ class BugCase:
         """Train one variant and stamp the result with what produced it."""
         v = self.variant(variant)
         resolve_device(config.device)
+        if config.world_size > 1 and not self.distributed:
+            raise BugcasesError(f"case {self.id} trains in one process; world_size applies to the distributed cases")
         return v.train(config).stamp(self.id, v.name, config.to_dict(), config.device)
 
 

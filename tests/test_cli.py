@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -53,10 +51,11 @@ def test_plot_overlays_runs(tmp_path):
 
 def test_report_writes_json_png_and_summary(tmp_path):
     out = tmp_path / "report"
-    assert main(["report", "--out", str(out), "--bugcase", LINREG]) == 0
+    case = "docs-scheduler-before-optimizer"  # the cheapest case: the report's plumbing is what is tested
+    assert main(["report", "--out", str(out), "--bugcase", case]) == 0
     summary = (out / "summary.md").read_text()
-    assert "| forum-linreg-grad-scale | numpy-buggy |" in summary and "manual-gradient-mismatch @ step 0" in summary
-    assert (out / f"{LINREG}.png").is_file() and (out / f"{LINREG}__autograd.json").is_file()
+    assert f"| {case} | buggy |" in summary and "scheduler-before-optimizer @ step 0" in summary
+    assert (out / f"{case}.png").is_file() and (out / f"{case}__fixed.json").is_file()
 
 
 def _bad_config(tmp_path, content):
@@ -105,11 +104,3 @@ def test_bad_input_is_one_line_exit_2_no_output(tmp_path, monkeypatch, capsys, a
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bugcases: error:") and message in lines[0], err
     assert set(tmp_path.rglob("*")) == before  # nothing written, not even a partial file
-
-
-@pytest.mark.parametrize("argv", [["run", "no-such-case"], ["run", LINREG, "--epochs", "-3"]])
-def test_bad_input_from_the_shell_has_no_traceback(tmp_path, argv):
-    proc = subprocess.run([sys.executable, "-m", "bugcases", *argv], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=120)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1

@@ -63,7 +63,7 @@ def _claims():
     for case in all_cases():
         for claim in case.claims:
             for i, seed in enumerate(claim.seeds):
-                tier_mark = pytest.mark.quick if i == 0 else pytest.mark.slow
+                tier_mark = pytest.mark.quick if i == 0 and claim.quick else pytest.mark.slow
                 yield pytest.param(case.id, claim.name, seed, id=f"{case.id}-claim-{claim.name}-seed{seed}",
                                    marks=[tier_mark, pytest.mark.bugcase(case.id)])
 

@@ -93,10 +93,23 @@ def test_correct_fine_tune_is_silent():
     model = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
     for p in model[:2].parameters():
         p.requires_grad = False
+    model[:2].eval()  # frozen includes the batch-norm statistics
     optimizer = torch.optim.Adam(model[3].parameters())
     with watch(model, optimizer) as w:
         loop(model, optimizer, batches(3))
     w.assert_clean()
+
+
+def test_frozen_batch_norm_in_training_mode_fires_at_step_0():
+    model = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    for p in model[:2].parameters():
+        p.requires_grad = False
+    optimizer = torch.optim.Adam(model[3].parameters())
+    with watch(model, optimizer) as w:
+        loop(model, optimizer, batches(3))
+    finding = w.fired("frozen-buffers-change")
+    assert finding.step == 0 and "1 (BatchNorm1d)" in finding.message
+    assert [f.check for f in w.findings] == ["frozen-buffers-change"]
 
 
 def test_frozen_head_in_optimizer_fires_at_step_0():
@@ -186,6 +199,6 @@ def test_fixture_fails_a_buggy_loop(pytester, monkeypatch):
                 F.cross_entropy(model(torch.randn(5, 4)), torch.randint(0, 2, (5,))).backward()
                 opt.step()
     """)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:xdist")
     result.stdout.fnmatch_lines(["*missing-zero-grad*step 1*"])
     assert result.ret != 0

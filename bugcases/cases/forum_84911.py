@@ -11,6 +11,8 @@ The quick tier shrinks both sizes by the same factor (224 -> `image_size`), so 1
 the cost at the real sizes is counted on the meta device in every tier.
 """
 
+from functools import lru_cache
+
 import torch
 from efficientnet_pytorch import EfficientNet
 from torch import nn, optim
@@ -89,6 +91,13 @@ def step(model, optimizer, criterion, data, target):
     return loss, output
 
 
+@lru_cache(maxsize=None)
+def _efficientnet_step_cost(batch_size: int, resize: int):
+    """Counted once per size: the buggy and unfrozen rungs share theirs (meta device, no data)."""
+    return step_cost(lambda: EfficientNet.from_name("efficientnet-b0", num_classes=100),
+                     (batch_size, 3, resize, resize), 100)
+
+
 def _rung(name: str, summary: str, resize: int, make_optimizer, lr=None, batch_size=None) -> Variant:
     """A rung: the original's program with its resize, its optimizer set-up, and its lr and batch."""
 
@@ -98,8 +107,7 @@ def _rung(name: str, summary: str, resize: int, make_optimizer, lr=None, batch_s
     def train(config: RunConfig):
         config = config.replace(lr=lr, batch_size=batch_size)
         result = train_classifier(config, setup, step)
-        cost = step_cost(lambda: EfficientNet.from_name("efficientnet-b0", num_classes=100),
-                         (config.batch_size, 3, resize, resize), 100)
+        cost = _efficientnet_step_cost(config.batch_size, resize)
         result.extra["step_cost_at_real_size"] = {"input_pixels": resize, **cost.__dict__}
         result.extra["rung"] = {"resize": resize, "frozen": make_optimizer is frozen_optimizer,
                                 "lr": config.lr, "batch_size": config.batch_size}
@@ -139,12 +147,13 @@ CASE = BugCase(
         _rung("fixed", "and lr 0.005, batch 64", 224, unfrozen_optimizer, lr=0.005, batch_size=64),
     ),
     tiers={
-        "quick": RunConfig(lr=0.01, epochs=1, batch_size=4, train_samples=16, val_samples=8, image_size=32),
+        "quick": RunConfig(lr=0.01, epochs=1, batch_size=4, train_samples=16, val_samples=8, image_size=32,
+                           max_steps=4),
         "gpu": RunConfig(lr=0.01, epochs=40, batch_size=4, device="cuda", tier="gpu"),
     },
     expects=(
-        Expect("frozen-parameters", fires_on=("buggy",), silent_on=RUNGS[1:], at_step=0, steps=1),
-        Expect("input-size-mismatch", fires_on=("buggy", "unfrozen"), silent_on=RUNGS[2:], at_step=0, steps=1),
+        Expect("frozen-parameters", fires_on=("buggy",), silent_on=RUNGS[1:], at_step=0),
+        Expect("input-size-mismatch", fires_on=("buggy", "unfrozen"), silent_on=RUNGS[2:], at_step=0),
     ),
     claims=(
         Claim("1024 px costs >= 15x the FLOPs and saved bytes of 224 px", ("unfrozen", "unfrozen-224"),

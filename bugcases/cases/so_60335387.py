@@ -76,8 +76,8 @@ CASE = BugCase(
     expects=(Expect("missing-zero-grad", fires_on=("buggy",), silent_on=("fixed",), at_step=1),),
     claims=(
         Claim("high lr: buggy's loss rises, it ends below fixed", ("buggy", "fixed"), _degrades_at_high_lr,
-              overrides={"quick": {"lr": 1e-3}, "gpu": {"lr": 1e-4}}),
+              overrides={"quick": {"lr": 1e-3}, "gpu": {"lr": 1e-4}}, quick=False),
         Claim("lr 1e-5: buggy learns like fixed", ("buggy", "fixed"), _close_at_low_lr,
-              overrides={"quick": {"lr": 1e-5}, "gpu": {"lr": 1e-5}}),
+              overrides={"quick": {"lr": 1e-5}, "gpu": {"lr": 1e-5}}, quick=False),
     ),
 )

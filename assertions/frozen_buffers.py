@@ -1,0 +1,41 @@
+"""frozen-buffers-change: a frozen module's buffers change (batch norm left in training mode).
+
+`requires_grad_(False)` stops gradients, not running statistics: a "frozen" backbone in
+training mode keeps updating its batch-norm running mean and variance every forward
+(pytorch/pytorch#86590). The watch records the version counter of each buffer of modules
+whose parameters are all frozen (no values read) and compares it when a step is about to run.
+Batch norm's kernels write the running mean and variance without bumping their counters, but
+its `num_batches_tracked` counter is bumped on every training forward, so the module shows.
+"""
+
+from __future__ import annotations
+
+CHECK = "frozen-buffers-change"
+
+
+class FrozenBuffersChange:
+    id = CHECK
+
+    def attach(self, w) -> None:
+        self.w = w
+        self.versions = {}
+        for name, module in w.model.named_modules():
+            params = list(module.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                label = f"{name or '<model>'} ({type(module).__name__})"
+                for buffer in module.buffers(recurse=False):
+                    self.versions.setdefault(label, []).append((buffer, buffer._version))
+        if self.versions:
+            w.on_step(self._before_step)
+
+    def _before_step(self, step: int) -> None:
+        if self.w.fired(CHECK):
+            return
+        changed = [label for label, buffers in self.versions.items()
+                   if any(buffer._version != version for buffer, version in buffers)]
+        if changed:
+            more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+            self.w.report(CHECK, step, (
+                f"frozen modules changed their buffers: {', '.join(changed[:3])}{more}; their parameters are "
+                "frozen but the modules run in training mode, so batch norm keeps updating its running "
+                "statistics; call .eval() on the frozen part after model.train()"))

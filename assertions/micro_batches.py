@@ -1,0 +1,69 @@
+"""unequal-micro-batch-weights: accumulated micro-batches weighted per batch, not per sample.
+
+With gradient accumulation, `criterion(out, y) / k` gives every micro-batch the same weight.
+When micro-batches hold different numbers of samples (a short last batch, or a different
+number of non-padding tokens), the accumulated gradient is no longer the full batch's
+(huggingface/transformers#34191). The watch reads the factor each loss is scaled by from
+the gradient that reaches it (a tensor hook that returns nothing, so the gradient is
+unchanged) and the number of elements the loss averaged; per-sample weights must be equal.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+CHECK = "unequal-micro-batch-weights"
+_CLASS_INDEX = (nn.CrossEntropyLoss, nn.NLLLoss)
+_ELEMENTWISE = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss)
+
+
+def _averaged_count(criterion, scores: torch.Tensor, target: torch.Tensor):
+    """How many elements a reduction='mean' loss divides by (a tensor, read later), or None."""
+    if isinstance(criterion, _CLASS_INDEX) and not target.is_floating_point():
+        return (target != criterion.ignore_index).sum()
+    if isinstance(criterion, _CLASS_INDEX):
+        return torch.tensor(scores.numel() // scores.shape[1])
+    if isinstance(criterion, _ELEMENTWISE):
+        return torch.tensor(torch.broadcast_shapes(scores.shape, target.shape).numel())
+    return None
+
+
+class UnequalMicroBatchWeights:
+    id = CHECK
+
+    def attach(self, w) -> None:
+        self.w = w
+        self.window: list = []  # (samples averaged or None for a sum, scale of the loss) per backward
+        self.pending = None
+        if isinstance(w.criterion, _CLASS_INDEX + _ELEMENTWISE) and w.criterion.reduction in ("mean", "sum"):
+            w.on_loss(self._before, self._after)
+            w.on_step(self._before_step)
+
+    def _before(self, args) -> None:
+        self.pending = None
+        if len(args) >= 2 and torch.is_grad_enabled() and not self.w.fired(CHECK):
+            mean = self.w.criterion.reduction == "mean"
+            self.pending = _averaged_count(self.w.criterion, args[0], args[1]) if mean else torch.tensor(1)
+
+    def _after(self, args, loss) -> None:
+        count, self.pending = self.pending, None
+        if count is None or not isinstance(loss, torch.Tensor) or not loss.requires_grad or loss.dim() != 0:
+            return
+        loss.register_hook(lambda grad: self.window.append((count, grad.detach())))
+
+    def _before_step(self, step: int) -> None:
+        window, self.window = self.window, []
+        if len(window) < 2 or self.w.fired(CHECK):
+            return
+        counts = torch.stack([c.to(torch.float64).cpu() for c, _ in window])
+        scales = torch.stack([s.to(torch.float64).cpu() for _, s in window])
+        per_sample = scales / counts if self.w.criterion.reduction == "mean" else scales
+        spread = (per_sample.max() / per_sample.min()).item() if per_sample.min() > 0 else float("inf")
+        if spread > 1.001:
+            sizes = [int(c) for c in counts.tolist()]
+            self.w.report(CHECK, step, (
+                f"{len(window)} accumulated micro-batches averaged over {sizes} elements were scaled by "
+                f"{[round(s, 4) for s in scales.tolist()]}: a sample in one weighs {spread:.2f}x a sample in "
+                "another, so the step differs from the full batch's; use reduction='sum' and divide by the "
+                "window's total count (or scale each mean by its count / total)"))

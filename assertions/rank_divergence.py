@@ -1,0 +1,49 @@
+"""rank-divergence: parameters that should be replicated differ across ranks after a step.
+
+Under DistributedDataParallel every rank applies the same averaged gradient, so replicas stay
+bitwise identical. A forward that bypasses the DDP wrapper (`model.module(x)`), or a rank that
+trains differently, lets them drift apart silently. After each optimizer step the watch takes
+one fingerprint per parameter (its L2 norm, one fused kernel) and compares them across ranks with
+a single all-reduce of 2 x (number of parameters) values. Active only when torch.distributed
+is initialized with more than one rank; every rank must run the watch (the check is collective).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+CHECK = "rank-divergence"
+
+
+def fingerprint(params: list) -> torch.Tensor:
+    norms = torch._foreach_norm([p.detach() for p in params])
+    return torch.stack([n.to(torch.float64) for n in norms])
+
+
+class RankDivergence:
+    id = CHECK
+
+    def attach(self, w) -> None:
+        self.w = w
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            self.names = list(w.names.values())
+            self.params = list(w.params.values())
+            w.on_step(after=self._after_step)
+
+    def _after_step(self, step: int) -> None:
+        if self.w.fired(CHECK):
+            return
+        local = fingerprint(self.params)
+        both = torch.cat([local, -local])
+        dist.all_reduce(both, op=dist.ReduceOp.MAX)
+        high, low = both[:len(local)], -both[len(local):]
+        differ = (high != low).nonzero().flatten().tolist()
+        if differ:
+            first = differ[0]
+            names = ", ".join(self.names[i] for i in differ[:3]) + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
+            self.w.report(CHECK, step, (
+                f"{len(differ)} of {len(self.params)} parameters differ across the {dist.get_world_size()} ranks "
+                f"after this step: {names} (norm of {self.names[first]} from {low[first].item():.6g} to "
+                f"{high[first].item():.6g}); gradients are not being averaged: is the forward going through "
+                "the DistributedDataParallel wrapper on every rank?"))

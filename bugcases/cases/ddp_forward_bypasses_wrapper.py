@@ -1,0 +1,91 @@
+"""The forward bypasses the DistributedDataParallel wrapper, so gradients are never averaged.
+
+DDP arms its gradient all-reduce inside its own `forward`; calling the wrapped module directly
+(`model.module(x)`) skips that, so each rank steps on its own shard's gradient and the replicas
+drift apart without an error (intel/e2eAIOK#198: "n node training their own model without
+communication"; jingyaogong/minimind#854: "the replicas silently diverge").
+"""
+
+import torch
+from torch import nn, optim
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+from assertions.rank_divergence import fingerprint
+from bugcases import data
+from bugcases.config import RunConfig
+from bugcases.distributed import launch, merge_ranks
+from bugcases.loop import epochs, limited, watched_run
+from bugcases.registry import BugCase, Claim, Expect, Variant
+from bugcases.runtime import seed_everything
+
+
+def buggy_forward(model, x):
+    return model.module(x)
+
+
+def fixed_forward(model, x):
+    return model(x)
+
+
+def train_rank(rank: int, world_size: int, config: RunConfig, forward):
+    seed_everything(config.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
+    device = torch.device(f"cuda:{rank}" if config.device.startswith("cuda") else "cpu")
+    dataset = data.teacher_classification(config.train_samples, 20, 4, config.seed)
+    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=config.seed)
+    loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler)
+    net = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 4)).to(device)
+    model = DDP(net, device_ids=[rank] if device.type == "cuda" else None)
+    criterion = nn.CrossEntropyLoss()
+    optimizer = optim.SGD(model.parameters(), lr=config.lr)
+    with watched_run(config, model, optimizer, criterion=criterion) as result:
+        for epoch in epochs(config):
+            sampler.set_epoch(epoch)
+            total, steps = 0.0, 0
+            for x, y in limited(loader, config.max_steps):
+                optimizer.zero_grad()
+                loss = criterion(forward(model, x.to(device)), y.to(device))
+                loss.backward()
+                optimizer.step()
+                total, steps = total + loss.item(), steps + 1
+            result.train_loss.append(total / steps)
+        result.extra["parameter_norms"] = fingerprint(list(model.parameters())).tolist()
+    return result
+
+
+def _variant(name, forward, summary):
+    def train(config: RunConfig):
+        return merge_ranks(launch(train_rank, config.world_size, (config, forward), device=config.device))
+
+    return Variant(name, train, summary)
+
+
+def _replicas_drift(results: dict) -> None:
+    for variant, should_differ in (("buggy", True), ("fixed", False)):
+        norms = torch.tensor([rank["parameter_norms"] for rank in results[variant].extra["ranks"]])
+        spread = (norms.max(0).values - norms.min(0).values).max().item()
+        if should_differ:
+            assert spread > 1e-3, f"buggy: expected the ranks' parameters to drift apart, largest spread {spread:.2e}"
+        else:
+            assert spread == 0.0, f"fixed: expected identical replicas on every rank, largest spread {spread:.2e}"
+
+
+CASE = BugCase(
+    id="ddp-forward-bypasses-wrapper",
+    title="Forward through model.module bypasses DDP's gradient all-reduce",
+    source="https://github.com/intel/e2eAIOK/pull/198",
+    root_cause="The training forward calls the module inside DistributedDataParallel, not the wrapper.",
+    variants=(
+        _variant("buggy", buggy_forward, "loss = criterion(model.module(x), y)"),
+        _variant("fixed", fixed_forward, "loss = criterion(model(x), y)"),
+    ),
+    tiers={
+        "quick": RunConfig(lr=0.1, epochs=2, batch_size=16, train_samples=256, world_size=2),
+        "gpu": RunConfig(lr=0.1, epochs=5, batch_size=64, train_samples=8192, world_size=2, device="cuda",
+                         tier="gpu"),
+    },
+    expects=(Expect("rank-divergence", fires_on=("buggy",), silent_on=("fixed",), at_step=0, steps=2),),
+    claims=(Claim("buggy's replicas drift apart, fixed's stay identical", ("buggy", "fixed"), _replicas_drift),),
+    distributed=True,
+)

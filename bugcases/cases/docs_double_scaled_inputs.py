@@ -1,0 +1,61 @@
+"""Images scaled twice: dividing by 255 after `ToTensor()`, which already maps pixels to [0, 1].
+
+The inputs then lie in [0, 1/255]: the first layer's pre-activations barely vary, its
+gradients are 255 times smaller, and learning with the same learning rate crawls.
+"""
+
+from torch import nn, optim
+from torchvision import transforms
+
+from assertions.convergence import assert_ends_below
+from bugcases import data
+from bugcases.config import RunConfig
+from bugcases.loop import Setup
+from bugcases.models import image_mlp
+from bugcases.registry import BugCase, Claim, Expect, Variant
+
+BUGGY_TRANSFORM = transforms.Compose([transforms.ToTensor(), transforms.Lambda(lambda x: x / 255)])
+FIXED_TRANSFORM = transforms.Compose([transforms.ToTensor()])
+
+
+def _setup(transform):
+    def setup(config: RunConfig) -> Setup:
+        train = data.load_split(data.MNIST, config.data_root, True, transform, config.train_samples)
+        val = data.load_split(data.MNIST, config.data_root, False, transform, config.val_samples)
+        model = image_mlp(784, 64, 10)
+        optimizer = optim.SGD(model.parameters(), lr=config.lr)
+        return Setup(model, optimizer, nn.CrossEntropyLoss(), train, val)
+
+    return setup
+
+
+def step(model, optimizer, criterion, data, label):
+    optimizer.zero_grad()
+    output = model(data)
+    loss = criterion(output, label)
+    loss.backward()
+    optimizer.step()
+    return loss, output
+
+
+def _learns_slower(results: dict) -> None:
+    assert_ends_below(results["buggy"].validation_accuracy, results["fixed"].validation_accuracy, margin=0.2,
+                      name="buggy vs fixed validation accuracy")
+
+
+CASE = BugCase(
+    id="docs-double-scaled-inputs",
+    title="Inputs divided by 255 after ToTensor() (scaled twice)",
+    source="https://discuss.pytorch.org/t/does-pytorch-automatically-normalizes-image-to-0-1/40022",
+    root_cause="ToTensor() already scales pixels to [0, 1]; a second / 255 leaves inputs in [0, 1/255].",
+    variants=(
+        Variant.classifier("buggy", _setup(BUGGY_TRANSFORM), step, "ToTensor() then x / 255"),
+        Variant.classifier("fixed", _setup(FIXED_TRANSFORM), step, "ToTensor() only"),
+    ),
+    tiers={
+        "quick": RunConfig(lr=0.05, epochs=3, batch_size=32, train_samples=640, val_samples=300),
+        "gpu": RunConfig(lr=0.05, epochs=5, batch_size=64, device="cuda", tier="gpu"),
+    },
+    expects=(Expect("tiny-input-range", fires_on=("buggy",), silent_on=("fixed",), at_step=0),),
+    claims=(Claim("buggy learns slower than fixed", ("buggy", "fixed"), _learns_slower),),
+)

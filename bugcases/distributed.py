@@ -1,0 +1,133 @@
+"""Run a training function in W processes on torch.distributed: the real engine, not a simulation.
+
+    per_rank = launch(train_rank, world_size=2, args=(config,), timeout=60)
+
+Each rank is a forked process (it inherits the imported torch, so it starts in a fraction of
+a second) that joins a process group with a rendezvous on loopback: gloo on CPU, nccl with one
+GPU per rank on CUDA. Each rank's return value comes back through a queue. A rank that has not
+finished within `timeout` seconds (a hung collective) is killed with all the others, and the
+call fails with a one-line error instead of hanging the test run.
+
+Threads: each rank gets the parent's thread count divided by W (at least 1), and a lock file
+lets one distributed run at a time use the machine, so `pytest -n 2` does not put 2 x W busy
+processes on two cores.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import multiprocessing
+import queue
+import socket
+import tempfile
+import time
+import traceback
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+
+from bugcases.errors import BugcasesError
+
+LOCK = Path(tempfile.gettempdir()) / "bugcases-distributed.lock"
+
+
+def backend_for(device: str) -> str:
+    return "nccl" if device.startswith("cuda") else "gloo"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def _one_at_a_time():
+    with open(LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _rank_main(fn, rank, world_size, port, backend, threads, timeout, args, results):
+    try:
+        torch.set_num_threads(threads)
+        if backend == "nccl":
+            torch.cuda.set_device(rank)
+        dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                                world_size=world_size, timeout=timedelta(seconds=timeout))
+        try:
+            results.put((rank, "ok", fn(rank, world_size, *args)))
+        finally:
+            dist.destroy_process_group()
+    except BaseException as exc:  # reported to the parent, which raises one clear error
+        results.put((rank, "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"))
+
+
+def launch(fn: Callable, world_size: int, args: tuple = (), *, device: str = "cpu", timeout: float = 60.0) -> list:
+    """fn(rank, world_size, *args) in `world_size` processes; returns the per-rank results in rank order."""
+    backend = backend_for(device)
+    if backend == "nccl" and torch.cuda.device_count() < world_size:
+        raise BugcasesError(f"{world_size} ranks on CUDA need {world_size} GPUs, this machine has "
+                            f"{torch.cuda.device_count()}; run the quick tier (gloo on CPU) instead")
+    context = multiprocessing.get_context("fork" if backend == "gloo" else "spawn")
+    threads = max(1, torch.get_num_threads() // world_size)
+    results = context.Queue()
+    with _one_at_a_time():
+        port = _free_port()
+        procs = [context.Process(target=_rank_main, daemon=True,
+                                 args=(fn, rank, world_size, port, backend, threads, timeout, args, results))
+                 for rank in range(world_size)]
+        for p in procs:
+            p.start()
+        collected = _collect(results, procs, world_size, timeout)
+    return [collected[rank] for rank in range(world_size)]
+
+
+def _collect(results, procs, world_size: int, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout + 10  # the ranks' own collective timeout fires first
+    collected: dict = {}
+    try:
+        while len(collected) < world_size:
+            try:
+                rank, status, value = results.get(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
+            except queue.Empty:
+                dead = [i for i, p in enumerate(procs) if not p.is_alive() and i not in collected]
+                if dead and all(p.exitcode not in (0, None) for i, p in enumerate(procs) if i in dead):
+                    raise BugcasesError(f"rank(s) {dead} died (exit codes {[procs[i].exitcode for i in dead]})")
+                if time.monotonic() > deadline:
+                    missing = sorted(set(range(world_size)) - set(collected))
+                    raise BugcasesError(f"rank(s) {missing} did not finish within {timeout:g} s (a hung "
+                                        "collective?); all ranks were stopped")
+                continue
+            if status == "error":
+                raise BugcasesError(f"rank {rank} failed: {value.splitlines()[0]}")
+            collected[rank] = value
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+            p.join(timeout=5)
+    return collected
+
+
+def merge_ranks(per_rank: list):
+    """One Result from the ranks' Results: rank 0's history, every rank's findings (first step per
+    check), and each rank's `extra` under extra["ranks"]."""
+    merged = per_rank[0]
+    first: dict = {}
+    for result in per_rank:
+        for f in result.findings:
+            if f["check"] not in first or f["step"] < first[f["check"]]["step"]:
+                first[f["check"]] = f
+    merged.findings = sorted(first.values(), key=lambda f: f["step"])
+    merged.extra = {"world_size": len(per_rank), "ranks": [r.extra for r in per_rank]}
+    if any(r.status != "ok" for r in per_rank):
+        merged.status = next(r.status for r in per_rank if r.status != "ok")
+    return merged
