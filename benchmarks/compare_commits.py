@@ -58,8 +58,9 @@ def main(argv=None) -> int:
             tree = Path(tmp) / f"tree{i}"
             _git("worktree", "add", "--detach", str(tree), commit, cwd=repo)
             try:
-                cmd = bench_command(storage, args.k) + ["--benchmark-save=base"] if i == 0 else [
+                flags = ["--benchmark-save=base"] if i == 0 else [
                     "--benchmark-compare", f"--benchmark-compare-fail={args.stat}:{args.threshold:g}%"]
+                cmd = bench_command(storage, args.k) + flags
                 print(f"== {commit[:12]} ({'base' if i == 0 else 'head'})", flush=True)
                 status = subprocess.run(cmd, cwd=tree).returncode
             finally:
