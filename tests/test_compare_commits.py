@@ -1,5 +1,9 @@
 """The two-commit comparison on a real git history: a planted slowdown in one case is flagged,
-the same commit against itself is not. Slow tier: four benchmark processes."""
+the same commit against itself is not, at the default threshold and statistic.
+
+Marked `timing`: the outcome rests on wall-clock times of separate processes, which on a shared
+2-core machine vary by up to a third between runs (benchmarks/RESULTS.md), so CI leaves it
+out; run it with `pytest -m timing`."""
 
 from __future__ import annotations
 
@@ -10,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.timing
 
 REPO = Path(__file__).resolve().parent.parent
 SELECT = "so-60335387 and fixed and quick"
-PLANTED = "    time.sleep(PLANTED_SECONDS)  # planted: about 15% of this step on the CI machine\n"
+PLANTED = "    time.sleep(PLANTED_SECONDS)  # planted: about 70% of this ~28 ms step, twice the 35% threshold\n"
 
 
 def _git(*args, cwd):
@@ -37,7 +41,7 @@ def clone_with_planted_slowdown(tmp_path_factory):
     source = case.read_text()
     source = source.replace("def fixed_step(model, optimizer, criterion, data, label):\n",
                             "def fixed_step(model, optimizer, criterion, data, label):\n" + PLANTED, 1)
-    case.write_text("import time\nPLANTED_SECONDS = 0.004\n" + source)
+    case.write_text("import time\nPLANTED_SECONDS = 0.020\n" + source)
     _git("commit", "--quiet", "-am", "plant a slowdown in so-60335387's fixed step", cwd=clone)
     return clone
 
