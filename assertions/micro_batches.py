@@ -34,7 +34,7 @@ class UnequalMicroBatchWeights:
 
     def attach(self, w) -> None:
         self.w = w
-        self.window: list = []  # (samples averaged or None for a sum, scale of the loss) per backward
+        self.window: list = []  # ((scores, target), the scale the loss was multiplied by) per backward
         self.pending = None
         if isinstance(w.criterion, _CLASS_INDEX + _ELEMENTWISE) and w.criterion.reduction in ("mean", "sum"):
             w.on_loss(self._before, self._after)
@@ -43,20 +43,24 @@ class UnequalMicroBatchWeights:
     def _before(self, args) -> None:
         self.pending = None
         if len(args) >= 2 and torch.is_grad_enabled() and not self.w.fired(CHECK):
-            mean = self.w.criterion.reduction == "mean"
-            self.pending = _averaged_count(self.w.criterion, args[0], args[1]) if mean else torch.tensor(1)
+            self.pending = (args[0].detach(), args[1])  # counted only if a window holds two or more
 
     def _after(self, args, loss) -> None:
-        count, self.pending = self.pending, None
-        if count is None or not isinstance(loss, torch.Tensor) or not loss.requires_grad or loss.dim() != 0:
+        inputs, self.pending = self.pending, None
+        if inputs is None or not isinstance(loss, torch.Tensor) or not loss.requires_grad or loss.dim() != 0:
             return
-        loss.register_hook(lambda grad: self.window.append((count, grad.detach())))
+        loss.register_hook(lambda grad: self.window.append((inputs, grad.detach())))
+
+    def _count(self, scores, target) -> torch.Tensor:
+        if self.w.criterion.reduction == "sum":
+            return torch.tensor(1)
+        return _averaged_count(self.w.criterion, scores, target)
 
     def _before_step(self, step: int) -> None:
         window, self.window = self.window, []
         if len(window) < 2 or self.w.fired(CHECK):
             return
-        counts = torch.stack([c.to(torch.float64).cpu() for c, _ in window])
+        counts = torch.stack([self._count(*inputs).to(torch.float64).cpu() for inputs, _ in window])
         scales = torch.stack([s.to(torch.float64).cpu() for _, s in window])
         per_sample = scales / counts if self.w.criterion.reduction == "mean" else scales
         spread = (per_sample.max() / per_sample.min()).item() if per_sample.min() > 0 else float("inf")

@@ -4,8 +4,11 @@ Under DistributedDataParallel every rank applies the same averaged gradient, so 
 bitwise identical. A forward that bypasses the DDP wrapper (`model.module(x)`), or a rank that
 trains differently, lets them drift apart silently. After each optimizer step the watch takes
 one fingerprint per parameter (its L2 norm, one fused kernel) and compares them across ranks with
-a single all-reduce of 2 x (number of parameters) values. Active only when torch.distributed
-is initialized with more than one rank; every rank must run the watch (the check is collective).
+a single all-reduce of 2 x (number of parameters) values. The all-reduce is started without
+waiting and read after the next step (or when the watch stops), so it overlaps the next step's
+work; the finding still names the step whose parameters differed. Active only when
+torch.distributed is initialized with more than one rank; every rank must run the watch (the
+check is collective).
 """
 
 from __future__ import annotations
@@ -26,18 +29,31 @@ class RankDivergence:
 
     def attach(self, w) -> None:
         self.w = w
+        self.pending = None  # (step, buffer, work) of the all-reduce in flight
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             self.names = list(w.names.values())
             self.params = list(w.params.values())
             w.on_step(after=self._after_step)
 
     def _after_step(self, step: int) -> None:
+        self.finish()
         if self.w.fired(CHECK):
             return
         local = fingerprint(self.params)
         both = torch.cat([local, -local])
-        dist.all_reduce(both, op=dist.ReduceOp.MAX)
-        high, low = both[:len(local)], -both[len(local):]
+        self.pending = (step, both, dist.all_reduce(both, op=dist.ReduceOp.MAX, async_op=True))
+
+    def finish(self) -> None:
+        """Read the all-reduce in flight (the watch calls this when it stops)."""
+        if self.pending is None:
+            return
+        step, both, work = self.pending
+        self.pending = None
+        work.wait()
+        n = len(both) // 2
+        high, low = both[:n], -both[n:]
+        if torch.equal(high, low):
+            return
         differ = (high != low).nonzero().flatten().tolist()
         if differ:
             first = differ[0]

@@ -141,6 +141,10 @@ class Watch:
         return self
 
     def stop(self) -> None:
+        for check in self.checks:
+            finish = getattr(check, "finish", None)  # checks with work in flight complete it here
+            if finish is not None:
+                finish()
         for handle in self._handles:
             handle.remove()
         self._handles.clear()

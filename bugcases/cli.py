@@ -10,7 +10,6 @@ from typing import Optional, Sequence
 from bugcases.config import TIERS, load_config_file
 from bugcases.errors import BugcasesError
 from bugcases.registry import all_cases, get_case
-from bugcases.runtime import resolve_device
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,16 +78,16 @@ def cmd_run(args) -> int:
     config = case.config(tier, **{**file, **{k: v for k, v in flags.items() if v is not None}})
     if not Path(output).resolve().parent.is_dir():
         raise BugcasesError(f"cannot write {output}: its folder does not exist; create it first")
-    resolve_device(config.device)  # a device that is not there is a usage error, before any output
+    case.validate(config)  # a device that is not there is a usage error, before any output
     print(f"{case.id} {variant}: training ({config.tier} tier, {config.device}) ...", flush=True)
     result = case.run(variant, config)
     from bugcases.results import write_text_atomic
 
     write_text_atomic(output, result.to_json())
     fired = ", ".join(f"{c} @ step {s}" for c, s in result.fired().items()) or "none"
-    acc = result.validation_accuracy[-1] if result.validation_accuracy else float("nan")
-    print(f"{case.id} {variant}: status {result.status}, final validation accuracy {acc:.4f}, "
-          f"checks fired: {fired} -> {output}")
+    final = (f"final validation accuracy {result.validation_accuracy[-1]:.4f}" if result.validation_accuracy
+             else f"final training loss {result.train_loss[-1]:.4f}" if result.train_loss else "no epochs")
+    print(f"{case.id} {variant}: status {result.status}, {final}, checks fired: {fired} -> {output}")
     return 0
 
 

@@ -41,6 +41,16 @@ class Setup:
     measure: Optional[Callable[["Setup", Result], None]] = None  # case-specific symptoms, after training
 
 
+def plain_step(model, optimizer, criterion, data, label):
+    """A correct iteration body, for the cases whose bug is in the set-up, not in the step."""
+    optimizer.zero_grad()
+    output = model(data)
+    loss = criterion(output, label)
+    loss.backward()
+    optimizer.step()
+    return loss, output
+
+
 @contextmanager
 def watched_run(config: RunConfig, model: nn.Module, optimizer, **watch_options) -> Iterator[Result]:
     """Run a case's own loop under the watch: yields the Result to fill; on the way out records

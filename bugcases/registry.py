@@ -113,12 +113,16 @@ class BugCase:
             raise BugcasesError(f"unknown tier {tier!r}; choose one of: {', '.join(TIERS)}")
         return self.tiers[tier].replace(**overrides)
 
-    def run(self, variant: str, config: RunConfig) -> Result:
-        """Train one variant and stamp the result with what produced it."""
-        v = self.variant(variant)
+    def validate(self, config: RunConfig) -> None:
+        """What can be checked before any work: the device exists, world_size fits the case."""
         resolve_device(config.device)
         if config.world_size > 1 and not self.distributed:
             raise BugcasesError(f"case {self.id} trains in one process; world_size applies to the distributed cases")
+
+    def run(self, variant: str, config: RunConfig) -> Result:
+        """Train one variant and stamp the result with what produced it."""
+        v = self.variant(variant)
+        self.validate(config)
         return v.train(config).stamp(self.id, v.name, config.to_dict(), config.device)
 
 

@@ -91,6 +91,10 @@ BAD_INPUT = [
     ("plot-not-ours", lambda p: ["plot", _bad_config(p, '{"a": 1}'), "-o", str(p / "x.png")], "not a bugcases result"),
     ("plot-not-json", lambda p: ["plot", _bad_config(p, "garbage"), "-o", str(p / "x.png")], "not a JSON file"),
     ("no-command", lambda p: [], "required"),
+    ("zero-world-size", lambda p: ["run", "docs-sampler-set-epoch", "--world-size", "0"],
+     "world_size must be greater than 0"),
+    ("world-size-one-process-case", lambda p: ["run", LINREG, "--world-size", "2"], "trains in one process"),
+    ("distributed-on-missing-gpus", lambda p: ["run", "docs-sampler-set-epoch", "--device", "cuda"], "cuda"),
 ]
 
 

@@ -10,7 +10,7 @@ from torchvision import transforms
 from assertions.convergence import assert_ends_below
 from bugcases import data
 from bugcases.config import RunConfig
-from bugcases.loop import Setup
+from bugcases.loop import Setup, plain_step
 from bugcases.models import image_mlp
 from bugcases.registry import BugCase, Claim, Expect, Variant
 
@@ -29,15 +29,6 @@ def _setup(transform):
     return setup
 
 
-def step(model, optimizer, criterion, data, label):
-    optimizer.zero_grad()
-    output = model(data)
-    loss = criterion(output, label)
-    loss.backward()
-    optimizer.step()
-    return loss, output
-
-
 def _learns_slower(results: dict) -> None:
     assert_ends_below(results["buggy"].validation_accuracy, results["fixed"].validation_accuracy, margin=0.2,
                       name="buggy vs fixed validation accuracy")
@@ -49,8 +40,8 @@ CASE = BugCase(
     source="https://discuss.pytorch.org/t/does-pytorch-automatically-normalizes-image-to-0-1/40022",
     root_cause="ToTensor() already scales pixels to [0, 1]; a second / 255 leaves inputs in [0, 1/255].",
     variants=(
-        Variant.classifier("buggy", _setup(BUGGY_TRANSFORM), step, "ToTensor() then x / 255"),
-        Variant.classifier("fixed", _setup(FIXED_TRANSFORM), step, "ToTensor() only"),
+        Variant.classifier("buggy", _setup(BUGGY_TRANSFORM), plain_step, "ToTensor() then x / 255"),
+        Variant.classifier("fixed", _setup(FIXED_TRANSFORM), plain_step, "ToTensor() only"),
     ),
     tiers={
         "quick": RunConfig(lr=0.05, epochs=3, batch_size=32, train_samples=640, val_samples=300),

@@ -12,7 +12,7 @@ from torchvision import transforms
 from assertions.convergence import assert_ends_below
 from bugcases import data
 from bugcases.config import RunConfig
-from bugcases.loop import Setup
+from bugcases.loop import Setup, plain_step
 from bugcases.models import image_mlp
 from bugcases.registry import BugCase, Claim, Expect, Variant
 
@@ -33,15 +33,6 @@ def _setup(with_softmax: bool):
     return setup
 
 
-def step(model, optimizer, criterion, data, label):
-    optimizer.zero_grad()
-    output = model(data)
-    loss = criterion(output, label)
-    loss.backward()
-    optimizer.step()
-    return loss, output
-
-
 def _floor_and_slow(results: dict) -> None:
     buggy, fixed = results["buggy"], results["fixed"]
     assert min(buggy.train_loss) >= FLOOR_10_CLASSES, (
@@ -58,8 +49,8 @@ CASE = BugCase(
     source="https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html",
     root_cause="The model ends in nn.Softmax and its output goes to nn.CrossEntropyLoss, which expects logits.",
     variants=(
-        Variant.classifier("buggy", _setup(True), step, "model ends in nn.Softmax(dim=1)"),
-        Variant.classifier("fixed", _setup(False), step, "model ends in the last Linear (logits)"),
+        Variant.classifier("buggy", _setup(True), plain_step, "model ends in nn.Softmax(dim=1)"),
+        Variant.classifier("fixed", _setup(False), plain_step, "model ends in the last Linear (logits)"),
     ),
     tiers={
         "quick": RunConfig(lr=0.05, epochs=3, batch_size=32, train_samples=640, val_samples=300),

@@ -12,7 +12,7 @@ from torchvision import transforms
 
 from bugcases import data
 from bugcases.config import RunConfig
-from bugcases.loop import Setup, evaluate
+from bugcases.loop import Setup, evaluate, plain_step
 from bugcases.registry import BugCase, Claim, Expect, Variant
 
 
@@ -54,15 +54,6 @@ def _evaluate_twice(s: Setup, result) -> None:
     result.extra["evaluated_twice"] = [evaluate(s.model, s.criterion, loader, device) for _ in range(2)]
 
 
-def step(model, optimizer, criterion, data, label):
-    optimizer.zero_grad()
-    output = model(data)
-    loss = criterion(output, label)
-    loss.backward()
-    optimizer.step()
-    return loss, output
-
-
 def _evaluation_is_random(results: dict) -> None:
     (loss_a, _), (loss_b, _) = results["buggy"].extra["evaluated_twice"]
     assert loss_a != loss_b, f"buggy: expected two evaluations to differ, both gave loss {loss_a}"
@@ -76,8 +67,8 @@ CASE = BugCase(
     source="https://github.com/pytorch/pytorch/issues/26338",
     root_cause="F.dropout(x, p) is called without training=self.training, so model.eval() does not turn it off.",
     variants=(
-        Variant.classifier("buggy", _setup(BuggyNet), step, "F.dropout(x, p=0.5)"),
-        Variant.classifier("fixed", _setup(FixedNet), step, "F.dropout(x, p=0.5, training=self.training)"),
+        Variant.classifier("buggy", _setup(BuggyNet), plain_step, "F.dropout(x, p=0.5)"),
+        Variant.classifier("fixed", _setup(FixedNet), plain_step, "F.dropout(x, p=0.5, training=self.training)"),
     ),
     tiers={
         "quick": RunConfig(lr=0.01, epochs=2, batch_size=32, train_samples=640, val_samples=300),

@@ -10,7 +10,7 @@ from torchvision import transforms
 
 from bugcases import data
 from bugcases.config import RunConfig
-from bugcases.loop import Setup
+from bugcases.loop import Setup, plain_step
 from bugcases.registry import BugCase, Claim, Expect, Variant
 
 
@@ -55,15 +55,6 @@ def _finish(model, optimizer, train, val) -> Setup:
     return Setup(model, optimizer, nn.CrossEntropyLoss(), train, val, measure=measure)
 
 
-def step(model, optimizer, criterion, data, label):
-    optimizer.zero_grad()
-    output = model(data)
-    loss = criterion(output, label)
-    loss.backward()
-    optimizer.step()
-    return loss, output
-
-
 def _head_never_moves(results: dict) -> None:
     buggy, fixed = (results[v].extra["head_weight_change"] for v in ("buggy", "fixed"))
     assert buggy == 0.0, f"buggy: expected the replaced head never to change, it moved by {buggy}"
@@ -76,8 +67,8 @@ CASE = BugCase(
     source="https://github.com/pytorch/pytorch/issues/54765",
     root_cause="The optimizer holds the old layer's parameters; the replacement layer is in no param group.",
     variants=(
-        Variant.classifier("buggy", buggy_setup, step, "SGD(model.parameters()) then model.fc = Linear(64, 10)"),
-        Variant.classifier("fixed", fixed_setup, step, "model.fc = Linear(64, 10) then SGD(model.parameters())"),
+        Variant.classifier("buggy", buggy_setup, plain_step, "SGD(model.parameters()) then model.fc = Linear(64, 10)"),
+        Variant.classifier("fixed", fixed_setup, plain_step, "model.fc = Linear(64, 10) then SGD(model.parameters())"),
     ),
     tiers={
         "quick": RunConfig(lr=0.01, epochs=1, batch_size=32, train_samples=320, val_samples=200),

@@ -14,7 +14,7 @@ from torchvision import transforms
 from assertions.convergence import assert_ends_below
 from bugcases import data
 from bugcases.config import RunConfig
-from bugcases.loop import Setup
+from bugcases.loop import Setup, plain_step
 from bugcases.models import image_mlp
 from bugcases.registry import BugCase, Claim, Expect, Variant
 
@@ -44,15 +44,6 @@ def _label_entropy(batch_size: int):
     return measure
 
 
-def step(model, optimizer, criterion, data, label):
-    optimizer.zero_grad()
-    output = model(data)
-    loss = criterion(output, label)
-    loss.backward()
-    optimizer.step()
-    return loss, output
-
-
 def _one_class_per_batch(results: dict) -> None:
     buggy, fixed = (results[v].extra["mean_batch_label_entropy"] for v in ("buggy", "fixed"))
     assert buggy < 0.3, f"buggy: expected batches of one or two classes (entropy < 0.3 nats), found {buggy:.2f}"
@@ -67,8 +58,8 @@ CASE = BugCase(
     source="https://github.com/Deci-AI/super-gradients/issues/416",
     root_cause="The training DataLoader has shuffle=False and the dataset is stored class by class.",
     variants=(
-        Variant.classifier("buggy", _setup(False), step, "DataLoader(train, shuffle=False)"),
-        Variant.classifier("fixed", _setup(True), step, "DataLoader(train, shuffle=True)"),
+        Variant.classifier("buggy", _setup(False), plain_step, "DataLoader(train, shuffle=False)"),
+        Variant.classifier("fixed", _setup(True), plain_step, "DataLoader(train, shuffle=True)"),
     ),
     tiers={
         "quick": RunConfig(lr=0.01, epochs=2, batch_size=32, train_samples=960, val_samples=300),
