@@ -2,7 +2,8 @@
 
 `ToTensor()` already maps pixels to [0, 1]; dividing by 255 again leaves the whole batch within
 1/255 (after Normalize, within about 0.013), and learning crawls. Images scaled correctly span
-far more than 0.02 in any batch. Checked on the first training forward (step 0), once.
+far more than 0.02 in any batch. Checked on the first training forward (step 0), once, and
+only on image batches (N, C, H, W): a quiet audio clip (N, C, T) may span little on purpose.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class TinyInputRange:
         if self.checked or not model.training or not torch.is_grad_enabled():
             return
         x = args[0] if args else None
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 3:
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() != 4:
             return
         self.checked = True
         low, high = (v.item() for v in torch.aminmax(x.detach()))

@@ -6,6 +6,8 @@ number of non-padding tokens), the accumulated gradient is no longer the full ba
 (huggingface/transformers#34191). The watch reads the factor each loss is scaled by from
 the gradient that reaches it (a tensor hook that returns nothing, so the gradient is
 unchanged) and the number of elements the loss averaged; per-sample weights must be equal.
+Only for declared accumulation (`watch(..., accumulation_steps=k)`, k > 1): several losses per
+step without it are more likely a multi-task sum, where equal weights can be intended.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class UnequalMicroBatchWeights:
         self.w = w
         self.window: list = []  # ((scores, target), the scale the loss was multiplied by) per backward
         self.pending = None
-        if isinstance(w.criterion, _CLASS_INDEX + _ELEMENTWISE) and w.criterion.reduction in ("mean", "sum"):
+        if (w.accumulation_steps > 1 and isinstance(w.criterion, _CLASS_INDEX + _ELEMENTWISE)
+                and w.criterion.reduction in ("mean", "sum")):
             w.on_loss(self._before, self._after)
             w.on_step(self._before_step)
 
@@ -63,7 +66,9 @@ class UnequalMicroBatchWeights:
         counts = torch.stack([self._count(*inputs).to(torch.float64).cpu() for inputs, _ in window])
         scales = torch.stack([s.to(torch.float64).cpu() for _, s in window])
         per_sample = scales / counts if self.w.criterion.reduction == "mean" else scales
-        spread = (per_sample.max() / per_sample.min()).item() if per_sample.min() > 0 else float("inf")
+        if not bool((per_sample > 0).all()):
+            return  # a loss scaled by zero (or reversed) on purpose, or an empty micro-batch: nothing to judge
+        spread = (per_sample.max() / per_sample.min()).item()
         if spread > 1.001:
             sizes = [int(c) for c in counts.tolist()]
             self.w.report(CHECK, step, (

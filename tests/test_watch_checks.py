@@ -251,3 +251,17 @@ def test_all_checks_leave_the_computation_and_the_rng_unchanged():
     (params_a, eval_a, rng_a), (params_b, eval_b, rng_b) = outcomes
     assert all(torch.equal(a, b) for a, b in zip(params_a, params_b))
     assert torch.equal(eval_a, eval_b) and torch.equal(rng_a, rng_b)
+
+
+def test_a_multi_task_sum_without_declared_accumulation_is_silent():
+    """Two heads, one criterion, targets of different sizes, equal weights: intended, not accumulation."""
+    model = make_mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    criterion = nn.CrossEntropyLoss()
+    (x1, y1), (x2, y2) = batches(1, size=6, seed=1)[0], batches(1, size=2, seed=2)[0]
+    with watch(model, optimizer, criterion=criterion) as w:
+        for _ in range(2):
+            optimizer.zero_grad()
+            (criterion(model(x1), y1) + criterion(model(x2), y2)).backward()
+            optimizer.step()
+    w.assert_clean()
