@@ -8,9 +8,10 @@ GPU per rank on CUDA. Each rank's return value comes back through a queue. A ran
 finished within `timeout` seconds (a hung collective) is killed with all the others, and the
 call fails with a one-line error instead of hanging the test run.
 
-Threads: each rank gets the parent's thread count divided by W (at least 1), and a lock file
-lets one distributed run at a time use the machine, so `pytest -n 2` does not put 2 x W busy
-processes on two cores.
+Threads: a forked rank runs torch on one thread (an OpenMP thread pool does not survive fork
+reliably, and the cases' models are small); spawned CUDA ranks get the parent's thread count
+divided by W. A lock file lets one distributed run at a time use the machine, so `pytest -n 2`
+does not put 2 x W busy processes on two cores.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def launch(fn: Callable, world_size: int, args: tuple = (), *, device: str = "cp
         raise BugcasesError(f"{world_size} ranks on CUDA need {world_size} GPUs, this machine has "
                             f"{torch.cuda.device_count()}; run the quick tier (gloo on CPU) instead")
     context = multiprocessing.get_context("fork" if backend == "gloo" else "spawn")
-    threads = max(1, torch.get_num_threads() // world_size)
+    threads = 1 if backend == "gloo" else max(1, torch.get_num_threads() // world_size)
     results = context.Queue()
     with _one_at_a_time():
         port = _free_port()
