@@ -11,6 +11,8 @@ Both are visible at the first call, step 0.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -45,7 +47,7 @@ class SoftmaxBeforeCrossEntropy:
                 f"{kind} receives rows that are non-negative and sum to 1 (probabilities, {classes} classes): "
                 f"softmax is applied before a loss that expects "
                 f"{'logits' if kind == 'CrossEntropyLoss' else 'log-probabilities'}; remove the softmax "
-                f"(the loss cannot fall below {torch.log1p(torch.tensor((classes - 1) / torch.e)).item():.3f})"))
+                f"(the loss cannot fall below {math.log1p((classes - 1) / math.e):.3f})"))
 
 
 class LossShapeMismatch:

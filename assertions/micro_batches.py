@@ -20,15 +20,13 @@ _CLASS_INDEX = (nn.CrossEntropyLoss, nn.NLLLoss)
 _ELEMENTWISE = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss)
 
 
-def _averaged_count(criterion, scores: torch.Tensor, target: torch.Tensor):
-    """How many elements a reduction='mean' loss divides by (a tensor, read later), or None."""
+def _averaged_count(criterion, scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """How many elements a reduction='mean' loss of the criteria above divides by."""
     if isinstance(criterion, _CLASS_INDEX) and not target.is_floating_point():
         return (target != criterion.ignore_index).sum()
     if isinstance(criterion, _CLASS_INDEX):
         return torch.tensor(scores.numel() // scores.shape[1])
-    if isinstance(criterion, _ELEMENTWISE):
-        return torch.tensor(torch.broadcast_shapes(scores.shape, target.shape).numel())
-    return None
+    return torch.tensor(torch.broadcast_shapes(scores.shape, target.shape).numel())
 
 
 class UnequalMicroBatchWeights:
@@ -65,7 +63,7 @@ class UnequalMicroBatchWeights:
             return
         counts = torch.stack([self._count(*inputs).to(torch.float64).cpu() for inputs, _ in window])
         scales = torch.stack([s.to(torch.float64).cpu() for _, s in window])
-        per_sample = scales / counts if self.w.criterion.reduction == "mean" else scales
+        per_sample = scales / counts  # a summed loss counts 1: its scale is already per sample
         if not bool((per_sample > 0).all()):
             return  # a loss scaled by zero (or reversed) on purpose, or an empty micro-batch: nothing to judge
         spread = (per_sample.max() / per_sample.min()).item()

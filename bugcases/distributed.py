@@ -30,8 +30,11 @@ from typing import Callable
 
 import torch
 import torch.distributed as dist
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
 
 from bugcases.errors import BugcasesError
+from bugcases.registry import Variant
 
 LOCK = Path(tempfile.gettempdir()) / "bugcases-distributed.lock"
 
@@ -132,3 +135,20 @@ def merge_ranks(per_rank: list):
     if any(r.status != "ok" for r in per_rank):
         merged.status = next(r.status for r in per_rank if r.status != "ok")
     return merged
+
+
+def distributed_variant(name: str, train_rank: Callable, difference, summary: str) -> Variant:
+    """A variant trained by `train_rank(rank, world_size, config, difference)` in config.world_size
+    processes; `difference` is the case's buggy or fixed function."""
+
+    def train(config):
+        return merge_ranks(launch(train_rank, config.world_size, (config, difference), device=config.device))
+
+    return Variant(name, train, summary)
+
+
+def rank_data(rank: int, world_size: int, config, dataset) -> tuple:
+    """(device, sampler, loader) of one rank: its shard of `dataset`, shuffled with the run's seed."""
+    device = torch.device(f"cuda:{rank}" if config.device.startswith("cuda") else "cpu")
+    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=config.seed)
+    return device, sampler, DataLoader(dataset, batch_size=config.batch_size, sampler=sampler)

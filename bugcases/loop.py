@@ -37,7 +37,7 @@ class Setup:
     val_batch_size: Optional[int] = None  # default: the training batch size
     accumulation_steps: int = 1  # what the watch should expect
     expected_input_size: Optional[int] = None
-    shuffle: bool = True  # the training DataLoader's shuffle argument
+    train_loader: Optional[Callable] = None  # (dataset, batch_size, generator) -> loader; default: shuffled
     measure: Optional[Callable[["Setup", Result], None]] = None  # case-specific symptoms, after training
 
 
@@ -76,6 +76,22 @@ def epochs(config: RunConfig):
     return tqdm(range(config.epochs), desc=f"train {config.tier}", unit="epoch", disable=None, leave=False)
 
 
+def plain_epoch(model, optimizer, criterion, batches, device) -> float:
+    """One epoch of a correct iteration body over `batches`; the mean training loss."""
+    total, steps = 0.0, 0
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss = criterion(model(x.to(device)), y.to(device))
+        loss.backward()
+        optimizer.step()
+        total, steps = total + loss.item(), steps + 1
+    return total / max(steps, 1)
+
+
+def shuffled_loader(dataset, batch_size: int, generator) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
+
+
 def limited(loader, max_steps: Optional[int]):
     """The loader's batches, at most `max_steps` of them (a reduced run)."""
     for i, batch in enumerate(loader):
@@ -89,7 +105,7 @@ def train_classifier(config: RunConfig, setup: Callable[[RunConfig], Setup], ste
     generator = seed_everything(config.seed)
     s = setup(config)
     s.model.to(device)
-    train_loader = DataLoader(s.train_data, batch_size=config.batch_size, shuffle=s.shuffle, generator=generator)
+    train_loader = (s.train_loader or shuffled_loader)(s.train_data, config.batch_size, generator)
     val_loader = DataLoader(s.val_data, batch_size=s.val_batch_size or config.batch_size)
     with watched_run(config, s.model, s.optimizer, accumulation_steps=s.accumulation_steps,
                      expected_input_size=s.expected_input_size, criterion=s.criterion) as result:

@@ -9,15 +9,13 @@ communication"; jingyaogong/minimind#854: "the replicas silently diverge").
 import torch
 from torch import nn, optim
 from torch.nn.parallel import DistributedDataParallel as DDP
-from torch.utils.data import DataLoader
-from torch.utils.data.distributed import DistributedSampler
 
 from assertions.rank_divergence import fingerprint
 from bugcases import data
 from bugcases.config import RunConfig
-from bugcases.distributed import launch, merge_ranks
+from bugcases.distributed import distributed_variant, rank_data
 from bugcases.loop import epochs, limited, watched_run
-from bugcases.registry import BugCase, Claim, Expect, Variant
+from bugcases.registry import BugCase, Claim, Expect
 from bugcases.runtime import seed_everything
 
 
@@ -31,10 +29,8 @@ def fixed_forward(model, x):
 
 def train_rank(rank: int, world_size: int, config: RunConfig, forward):
     seed_everything(config.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
-    device = torch.device(f"cuda:{rank}" if config.device.startswith("cuda") else "cpu")
     dataset = data.teacher_classification(config.train_samples, 20, 4, config.seed)
-    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=config.seed)
-    loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler)
+    device, sampler, loader = rank_data(rank, world_size, config, dataset)
     net = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 4)).to(device)
     model = DDP(net, device_ids=[rank] if device.type == "cuda" else None)
     criterion = nn.CrossEntropyLoss()
@@ -54,12 +50,6 @@ def train_rank(rank: int, world_size: int, config: RunConfig, forward):
     return result
 
 
-def _variant(name, forward, summary):
-    def train(config: RunConfig):
-        return merge_ranks(launch(train_rank, config.world_size, (config, forward), device=config.device))
-
-    return Variant(name, train, summary)
-
 
 def _replicas_drift(results: dict) -> None:
     for variant, should_differ in (("buggy", True), ("fixed", False)):
@@ -77,8 +67,8 @@ CASE = BugCase(
     source="https://github.com/intel/e2eAIOK/pull/198",
     root_cause="The training forward calls the module inside DistributedDataParallel, not the wrapper.",
     variants=(
-        _variant("buggy", buggy_forward, "loss = criterion(model.module(x), y)"),
-        _variant("fixed", fixed_forward, "loss = criterion(model(x), y)"),
+        distributed_variant("buggy", train_rank, buggy_forward, "loss = criterion(model.module(x), y)"),
+        distributed_variant("fixed", train_rank, fixed_forward, "loss = criterion(model(x), y)"),
     ),
     tiers={
         "quick": RunConfig(lr=0.1, epochs=2, batch_size=16, train_samples=256, world_size=2),

@@ -6,17 +6,14 @@ necessary to make shuffling work properly across multiple epochs. Otherwise, the
 ordering will be always used." Training runs, just with less randomness than intended.
 """
 
-import torch
 from torch import nn, optim
 from torch.nn.parallel import DistributedDataParallel as DDP
-from torch.utils.data import DataLoader
-from torch.utils.data.distributed import DistributedSampler
 
 from bugcases import data
 from bugcases.config import RunConfig
-from bugcases.distributed import launch, merge_ranks
-from bugcases.loop import epochs, limited, watched_run
-from bugcases.registry import BugCase, Claim, Variant
+from bugcases.distributed import distributed_variant, rank_data
+from bugcases.loop import epochs, limited, plain_epoch, watched_run
+from bugcases.registry import BugCase, Claim
 from bugcases.runtime import seed_everything
 
 
@@ -30,10 +27,8 @@ def fixed_epoch_start(sampler, epoch):
 
 def train_rank(rank: int, world_size: int, config: RunConfig, epoch_start):
     seed_everything(config.seed)
-    device = torch.device(f"cuda:{rank}" if config.device.startswith("cuda") else "cpu")
     dataset = data.teacher_classification(config.train_samples, 20, 4, config.seed)
-    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=config.seed)
-    loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler)
+    device, sampler, loader = rank_data(rank, world_size, config, dataset)
     model = DDP(nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 4)).to(device),
                 device_ids=[rank] if device.type == "cuda" else None)
     criterion = nn.CrossEntropyLoss()
@@ -43,22 +38,10 @@ def train_rank(rank: int, world_size: int, config: RunConfig, epoch_start):
         for epoch in epochs(config):
             epoch_start(sampler, epoch)
             orders.append(list(sampler))  # the order the loader is about to use
-            total, steps = 0.0, 0
-            for x, y in limited(loader, config.max_steps):
-                optimizer.zero_grad()
-                loss = criterion(model(x.to(device)), y.to(device))
-                loss.backward()
-                optimizer.step()
-                total, steps = total + loss.item(), steps + 1
-            result.train_loss.append(total / steps)
+            batches = limited(loader, config.max_steps)
+            result.train_loss.append(plain_epoch(model, optimizer, criterion, batches, device))
     return result
 
-
-def _variant(name, epoch_start, summary):
-    def train(config: RunConfig):
-        return merge_ranks(launch(train_rank, config.world_size, (config, epoch_start), device=config.device))
-
-    return Variant(name, train, summary)
 
 
 def _same_order_every_epoch(results: dict) -> None:
@@ -77,8 +60,8 @@ CASE = BugCase(
     source="https://pytorch.org/docs/stable/data.html#torch.utils.data.distributed.DistributedSampler",
     root_cause="The epoch loop never calls sampler.set_epoch(epoch), so the shuffle seed never changes.",
     variants=(
-        _variant("buggy", buggy_epoch_start, "no sampler.set_epoch(epoch)"),
-        _variant("fixed", fixed_epoch_start, "sampler.set_epoch(epoch) at the top of each epoch"),
+        distributed_variant("buggy", train_rank, buggy_epoch_start, "no sampler.set_epoch(epoch)"),
+        distributed_variant("fixed", train_rank, fixed_epoch_start, "sampler.set_epoch(epoch) at the top of each epoch"),
     ),
     tiers={
         "quick": RunConfig(lr=0.1, epochs=3, batch_size=16, train_samples=128, world_size=2),

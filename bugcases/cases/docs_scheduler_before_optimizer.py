@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from bugcases import data
 from bugcases.config import RunConfig
-from bugcases.loop import limited, watched_run
+from bugcases.loop import limited, plain_epoch, watched_run
 from bugcases.registry import BugCase, Claim, Expect, Variant
 from bugcases.runtime import resolve_device, seed_everything
 
@@ -45,14 +45,8 @@ def _train(run_epochs):
 
             def train_one_epoch():
                 lrs.append(optimizer.param_groups[0]["lr"])
-                total = 0.0
-                for x, y in limited(loader, config.max_steps):
-                    optimizer.zero_grad()
-                    loss = criterion(model(x.to(device)), y.to(device))
-                    loss.backward()
-                    optimizer.step()
-                    total += loss.item()
-                result.train_loss.append(total / len(loader))
+                batches = limited(loader, config.max_steps)
+                result.train_loss.append(plain_epoch(model, optimizer, criterion, batches, device))
 
             run_epochs(config.epochs, scheduler, train_one_epoch)
         return result

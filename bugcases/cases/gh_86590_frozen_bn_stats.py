@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from bugcases import data
 from bugcases.config import RunConfig
-from bugcases.loop import epochs, limited, watched_run
+from bugcases.loop import epochs, limited, plain_epoch, watched_run
 from bugcases.registry import BugCase, Claim, Expect, Variant
 from bugcases.runtime import resolve_device, seed_everything
 
@@ -52,14 +52,8 @@ def _train(train_mode):
         with watched_run(config, model, optimizer, criterion=criterion) as result:
             for _ in epochs(config):
                 train_mode(model)
-                total = 0.0
-                for x, y in limited(loader, config.max_steps):
-                    optimizer.zero_grad()
-                    loss = criterion(model(x.to(device)), y.to(device))
-                    loss.backward()
-                    optimizer.step()
-                    total += loss.item()
-                result.train_loss.append(total / len(loader))
+                batches = limited(loader, config.max_steps)
+                result.train_loss.append(plain_epoch(model, optimizer, criterion, batches, device))
         after = _frozen_state(model, probe)
         result.extra.update({name: (after[name] - before[name]).abs().max().item() for name in before})
         return result

@@ -7,6 +7,7 @@ classes, the model chases whichever class it saw last, and ends near chance.
 import math
 from collections import Counter
 
+import torch
 from torch import nn, optim
 from torch.utils.data import DataLoader
 from torchvision import transforms
@@ -19,7 +20,15 @@ from bugcases.models import image_mlp
 from bugcases.registry import BugCase, Claim, Expect, Variant
 
 
-def _setup(shuffle: bool):
+def buggy_loader(train, batch_size, generator):
+    return DataLoader(train, batch_size=batch_size, shuffle=False)
+
+
+def fixed_loader(train, batch_size, generator):
+    return DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator)
+
+
+def _setup(train_loader):
     def setup(config: RunConfig) -> Setup:
         transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
         train = data.sorted_by_label(
@@ -27,16 +36,18 @@ def _setup(shuffle: bool):
         val = data.load_split(data.MNIST, config.data_root, False, transform, config.val_samples)
         model = image_mlp(784, 64, 10)
         optimizer = optim.SGD(model.parameters(), lr=config.lr, momentum=0.9)
-        return Setup(model, optimizer, nn.CrossEntropyLoss(), train, val, shuffle=shuffle,
-                     measure=_label_entropy(config.batch_size))
+        return Setup(model, optimizer, nn.CrossEntropyLoss(), train, val, train_loader=train_loader,
+                     measure=_label_entropy(config.batch_size, config.seed))
 
     return setup
 
 
-def _label_entropy(batch_size: int):
+def _label_entropy(batch_size: int, seed: int):
+    """Label entropy per batch of one pass of the variant's own training loader."""
+
     def measure(s: Setup, result) -> None:
         entropies = []
-        for _, labels in DataLoader(s.train_data, batch_size=batch_size, shuffle=s.shuffle):
+        for _, labels in s.train_loader(s.train_data, batch_size, torch.Generator().manual_seed(seed)):
             counts = Counter(labels.tolist()).values()
             entropies.append(-sum(c / len(labels) * math.log(c / len(labels)) for c in counts))
         result.extra["mean_batch_label_entropy"] = sum(entropies) / len(entropies)
@@ -58,8 +69,8 @@ CASE = BugCase(
     source="https://github.com/Deci-AI/super-gradients/issues/416",
     root_cause="The training DataLoader has shuffle=False and the dataset is stored class by class.",
     variants=(
-        Variant.classifier("buggy", _setup(False), plain_step, "DataLoader(train, shuffle=False)"),
-        Variant.classifier("fixed", _setup(True), plain_step, "DataLoader(train, shuffle=True)"),
+        Variant.classifier("buggy", _setup(buggy_loader), plain_step, "DataLoader(train, shuffle=False)"),
+        Variant.classifier("fixed", _setup(fixed_loader), plain_step, "DataLoader(train, shuffle=True)"),
     ),
     tiers={
         "quick": RunConfig(lr=0.01, epochs=2, batch_size=32, train_samples=960, val_samples=300),

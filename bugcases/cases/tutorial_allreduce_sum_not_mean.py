@@ -9,14 +9,12 @@ but the effective learning rate silently scales with the number of processes.
 import torch
 import torch.distributed as dist
 from torch import nn, optim
-from torch.utils.data import DataLoader
-from torch.utils.data.distributed import DistributedSampler
 
 from bugcases import data
 from bugcases.config import RunConfig
-from bugcases.distributed import launch, merge_ranks
+from bugcases.distributed import distributed_variant, rank_data
 from bugcases.loop import epochs, limited, watched_run
-from bugcases.registry import BugCase, Claim, Variant
+from bugcases.registry import BugCase, Claim
 from bugcases.runtime import seed_everything
 
 
@@ -33,10 +31,8 @@ def fixed_average_gradients(model, world_size):
 
 def train_rank(rank: int, world_size: int, config: RunConfig, average_gradients):
     seed_everything(config.seed)  # replicas start equal: no DDP here to broadcast rank 0's weights
-    device = torch.device(f"cuda:{rank}" if config.device.startswith("cuda") else "cpu")
     dataset = data.teacher_classification(config.train_samples, 20, 4, config.seed)
-    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=config.seed)
-    loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler)
+    device, sampler, loader = rank_data(rank, world_size, config, dataset)
     model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 4)).to(device)
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.SGD(model.parameters(), lr=config.lr)
@@ -71,12 +67,6 @@ def _full_batch_gradient(model, x, y) -> torch.Tensor:
     return torch.cat([g.flatten() for g in torch.autograd.grad(loss, list(params.values()))])
 
 
-def _variant(name, average_gradients, summary):
-    def train(config: RunConfig):
-        return merge_ranks(launch(train_rank, config.world_size, (config, average_gradients), device=config.device))
-
-    return Variant(name, train, summary)
-
 
 def _gradient_scaled_by_world_size(results: dict) -> None:
     world = results["buggy"].extra["world_size"]
@@ -97,8 +87,9 @@ CASE = BugCase(
     source="https://pytorch.org/tutorials/intermediate/dist_tuto.html",
     root_cause="average_gradients() all-reduces with SUM and leaves out param.grad /= world_size.",
     variants=(
-        _variant("buggy", buggy_average_gradients, "dist.all_reduce(param.grad, SUM)"),
-        _variant("fixed", fixed_average_gradients, "dist.all_reduce(param.grad, SUM); param.grad /= world_size"),
+        distributed_variant("buggy", train_rank, buggy_average_gradients, "dist.all_reduce(param.grad, SUM)"),
+        distributed_variant("fixed", train_rank, fixed_average_gradients,
+                            "dist.all_reduce(param.grad, SUM); param.grad /= world_size"),
     ),
     tiers={
         "quick": RunConfig(lr=0.1, epochs=1, batch_size=16, train_samples=128, world_size=2),
