@@ -17,20 +17,27 @@ from typing import Callable, Iterable, Optional, Sequence
 import torch
 from torch import nn
 
+from assertions.checks import default_checks, make_checks
+
+INTERNAL_ERROR = "watch-internal-error"
+
 
 @dataclass(frozen=True)
 class Finding:
-    """One bug seen: a stable check id, the 0-based optimizer step it was first seen at, evidence."""
+    """One bug seen: a stable check id, the 0-based optimizer step it was first seen at, evidence,
+    and its severity: `error` (the loop computes something other than it means to) or `warning`
+    (a pattern that is a documented bug in some code and deliberate in other, correct code)."""
 
     check: str
     step: int
     message: str
+    severity: str = "error"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def __str__(self) -> str:
-        return f"[{self.check}] step {self.step}: {self.message}"
+        return f"[{self.check}] {self.severity} at step {self.step}: {self.message}"
 
 
 class Watch:
@@ -80,11 +87,12 @@ class Watch:
         self._handles: list = []
         self._step_pre: list[Callable[[int], None]] = []
         self._step_post: list[Callable[[int], None]] = []
-        if checks is None:
-            from assertions.checks import default_checks
-
-            checks = default_checks()
-        self.checks = list(checks)
+        self.checks = default_checks() if checks is None else make_checks(checks)
+        self.active: list[str] = []  # ids of the checks that run on this loop
+        self.inactive: list[tuple[str, str]] = []  # (id, why it does not run)
+        self._severity = {c.id: c.severity for c in self.checks}
+        self._broken: set = set()  # checks that hit an internal error: off from then on
+        self._attaching = None  # the check whose attach() is running (its callbacks are guarded as its own)
 
     # --- what checks call -----------------------------------------------------------------
     def name_of(self, param: torch.Tensor) -> str:
@@ -92,7 +100,37 @@ class Watch:
 
     def report(self, check: str, step: int, message: str) -> None:
         if all(f.check != check for f in self.findings):
-            self.findings.append(Finding(check, step, message))
+            self.findings.append(Finding(check, step, message, self._severity.get(check, "error")))
+
+    def _guard(self, fn: Callable) -> Callable:
+        """`fn` as the check now attaching owns it: a fault of the check never reaches the user's loop.
+
+        The callback returns None whatever happens (so a hook never replaces a tensor); an
+        exception turns the check off and becomes a warning finding of its own."""
+        check = self._attaching
+        if check is None:
+            return fn
+
+        def guarded(*args, **kwargs):
+            if check.id in self._broken:
+                return None
+            try:
+                fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - a check's bug must not break training
+                self._fail(check, exc)
+            return None
+
+        return guarded
+
+    def _fail(self, check, exc: BaseException) -> None:
+        self._broken.add(check.id)
+        reason = f"internal error {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if check.id in self.active:
+            self.active.remove(check.id)
+        self.inactive.append((check.id, reason))
+        self.findings.append(Finding(INTERNAL_ERROR, self.step, (
+            f"check {check.id} hit an {reason}; it is off from here and training goes on unchanged "
+            "(please report this with the model and loop)"), "warning"))
 
     def on_gradient(self, before: Optional[Callable], after: Optional[Callable] = None) -> None:
         """before(param, incoming_grad) runs before accumulation into .grad; after(param) after it."""
@@ -100,24 +138,24 @@ class Watch:
             if not param.requires_grad:
                 continue
             if before is not None:
-                self._handles.append(param.register_hook(_bind(before, param)))
+                self._handles.append(param.register_hook(_bind(self._guard(before), param)))
             if after is not None:
-                self._handles.append(param.register_post_accumulate_grad_hook(after))
+                self._handles.append(param.register_post_accumulate_grad_hook(self._guard(after)))
 
     def on_step(self, before: Optional[Callable[[int], None]] = None,
                 after: Optional[Callable[[int], None]] = None) -> None:
         if before is not None:
-            self._step_pre.append(before)
+            self._step_pre.append(self._guard(before))
         if after is not None:
-            self._step_post.append(after)
+            self._step_post.append(self._guard(after))
 
     def on_forward(self, before: Optional[Callable] = None, after: Optional[Callable] = None) -> None:
         """before(model, args) and after(model, args, output) around every forward call of the model."""
         if before is not None:
-            self._handles.append(self.model.register_forward_pre_hook(before))
+            self._handles.append(self.model.register_forward_pre_hook(self._guard(before)))
         if after is not None:
             # always_call: `after` runs even when the forward raises, so nothing is left pushed.
-            self._handles.append(self.model.register_forward_hook(after, always_call=True))
+            self._handles.append(self.model.register_forward_hook(self._guard(after), always_call=True))
 
     def on_loss(self, before: Optional[Callable] = None, after: Optional[Callable] = None) -> bool:
         """before(args) and after(args, loss) around every call of the criterion.
@@ -127,27 +165,50 @@ class Watch:
         if not isinstance(self.criterion, nn.Module):
             return False
         if before is not None:
-            self._handles.append(self.criterion.register_forward_pre_hook(lambda m, args: before(args)))
+            guarded_before = self._guard(before)
+            self._handles.append(self.criterion.register_forward_pre_hook(lambda m, args: guarded_before(args)))
         if after is not None:
-            self._handles.append(self.criterion.register_forward_hook(lambda m, args, out: after(args, out)))
+            guarded_after = self._guard(after)
+            self._handles.append(self.criterion.register_forward_hook(lambda m, args, out: guarded_after(args, out)))
         return True
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "Watch":
         for check in self.checks:
-            check.attach(self)
+            reason = check.missing(self)
+            if reason is None:
+                self._attaching = check
+                try:
+                    reason = check.attach(self)
+                except Exception as exc:  # noqa: BLE001 - reported as a finding; the loop goes on
+                    self._fail(check, exc)
+                    continue
+                finally:
+                    self._attaching = None
+            if reason is None:
+                self.active.append(check.id)
+            else:
+                self.inactive.append((check.id, reason))
         self._handles.append(self.optimizer.register_step_pre_hook(self._before_step))
         self._handles.append(self.optimizer.register_step_post_hook(self._after_step))
         return self
 
     def stop(self) -> None:
-        for check in self.checks:
-            finish = getattr(check, "finish", None)  # checks with work in flight complete it here
-            if finish is not None:
-                finish()
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+        """Complete the checks' work in flight, then remove every hook, whatever a check does."""
+        try:
+            for check in self.checks:
+                if check.id in self.active:
+                    self._attaching = check
+                    try:
+                        self._guard(check.finish)()
+                    finally:
+                        self._attaching = None
+        finally:
+            for handle in self._handles:
+                handle.remove()
+            self._handles.clear()
+            self._step_pre.clear()
+            self._step_post.clear()
 
     def __enter__(self) -> "Watch":
         return self.start()
@@ -168,10 +229,30 @@ class Watch:
     def fired(self, check: str) -> Optional[Finding]:
         return next((f for f in self.findings if f.check == check), None)
 
-    def assert_clean(self) -> None:
-        if self.findings:
+    @property
+    def errors(self) -> list:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    def inactive_note(self) -> str:
+        """One line naming the checks that did not run and why ("" when all ran)."""
+        if not self.inactive:
+            return ""
+        return f"{len(self.inactive)} check(s) inactive: " + "; ".join(f"{c}: {why}" for c, why in self.inactive)
+
+    def assert_clean(self, strict: bool = False) -> None:
+        """Fail on error findings (and on warnings too with strict=True), listing every finding
+        and, on a last line, the checks that did not run."""
+        failing = self.findings if strict else self.errors
+        if not failing and self.inactive:
+            print(f"watch: {self.inactive_note()}")
+        if failing:
             lines = "\n".join(f"  {f}" for f in self.findings)
-            raise AssertionError(f"training loop has {len(self.findings)} finding(s):\n{lines}")
+            note = f"\n{self.inactive_note()}" if self.inactive else ""
+            raise AssertionError(f"training loop has {len(failing)} {'finding' if strict else 'error'}(s):\n{lines}{note}")
 
 
 def _bind(fn: Callable, param: torch.Tensor) -> Callable:

@@ -30,23 +30,31 @@ def test_training_step(benchmark, case_id, variant, tier):
     benchmark.pedantic(target, setup=setup, rounds=15, warmup_rounds=2)
 
 
-@pytest.mark.quick
-@pytest.mark.bench
-@pytest.mark.parametrize("watched", [False, True], ids=["unwatched", "watched"])
-def test_watch_overhead(benchmark, watched):
-    """One so-60335387 step with and without `watch`: the watcher's cost, side by side.
+def _overhead_params():
+    """Every case whose fixed variant is a shared-loop step: the watch's cost on a correct loop."""
+    for case in all_cases():
+        fixed = case.default_variants[1]
+        if case.variant(fixed).step is not None:
+            for watched in (False, True):
+                yield pytest.param(case.id, fixed, watched, id=f"{case.id}-{'watched' if watched else 'unwatched'}",
+                                   marks=[pytest.mark.quick, pytest.mark.bench, pytest.mark.bugcase(case.id)])
+
+
+@pytest.mark.parametrize("case_id, variant, watched", list(_overhead_params()))
+def test_watch_overhead(benchmark, case_id, variant, watched):
+    """One fixed step with and without `watch`: the watcher's cost, side by side.
 
     One model and one watch for all rounds, as in a real loop (a watch per round would time
     the garbage collection of the previous rounds' watches)."""
-    case = get_case("so-60335387")
+    case = get_case(case_id)
     config = case.config("quick")
-    benchmark.group = "watch overhead: so-60335387 step"
-    benchmark.extra_info.update(extra_info(case, "fixed", config, watched))
-    setup, target = step_rounds(case, "fixed", config, watched=watched)
+    benchmark.group = f"watch overhead: {case_id} {variant} step"
+    benchmark.extra_info.update(extra_info(case, variant, config, watched))
+    setup, target = step_rounds(case, variant, config, watched=watched)
     (s, data, label, w), _ = setup()
     try:
         benchmark.pedantic(target, args=(s, data, label, w), rounds=60, warmup_rounds=5)
     finally:
         if w is not None:
             w.stop()
-            assert not w.findings, w.findings  # the fixed step is a correct loop: no false alarm
+            assert not w.errors, w.errors  # the fixed step is a correct loop: no false alarm

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -23,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m bugcases", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    sub.add_parser("list", help="one case per line: id, title, source")
+    listing = sub.add_parser("list", help="one case per line: id, title, source")
+    listing.add_argument("--checks", action="store_true", help="list the checks instead: id, severity, needs, summary")
+    listing.add_argument("--settings", action="store_true", help="also list each case's own settings (for --set)")
 
     run = sub.add_parser("run", help="train one variant of a case and write its result JSON")
     run.add_argument("case", help="case id, as `list` prints it (e.g. so-60335387)")
@@ -36,8 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--device", help="cpu, cuda or cuda:N (default: the tier's)")
     run.add_argument("--data-root", help="folder holding the real dataset in torchvision's layout (default: synthetic)")
-    run.add_argument("--weights", help="a local state dict to start from (cases with pretrained models)")
+    run.add_argument("--weights", help="a local state dict to start from (the cases that declare a weights setting)")
+    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="settings",
+                     help="a setting the case itself declares (e.g. image_size=64; `list --settings` shows them)")
     run.add_argument("--world-size", type=int, help="processes on torch.distributed (distributed cases; default: the tier's)")
+    run.add_argument("--progress", action="store_true", help="print a line per epoch on stdout (for logs)")
     run.add_argument("--output", "-o", help="where to write the result JSON (default: CASE__VARIANT.json)")
 
     plot = sub.add_parser("plot", help="loss and accuracy per epoch of result JSONs, overlaid, as a PNG")
@@ -49,12 +55,30 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--bugcase", action="append", help="only this case (repeatable)")
     report.add_argument("--tier", choices=TIERS, default="quick")
     report.add_argument("--data-root", help="folder holding the real datasets (default: synthetic)")
+    docs = sub.add_parser("docs", help="write the README's case and check tables from the catalogs")
+    docs.add_argument("--check", action="store_true", help="rewrite nothing; exit 1 if the tables are stale")
+    docs.add_argument("--readme", default="README.md", help="the file holding the tables (default: README.md)")
     return parser
 
 
+def cmd_docs(args) -> int:
+    from bugcases.docs import update
+
+    return update(args.readme, args.check)
+
+
 def cmd_list(args) -> int:
+    if args.checks:
+        from assertions.checks import CHECKS
+
+        for check in CHECKS.values():
+            print(f"{check.id}\t{check.severity}\tneeds: {', '.join(check.needs) or '-'}\t{check.summary()}")
+        return 0
     for case in all_cases():
         print(f"{case.id}\t{case.title}\t{case.source}\tvariants: {', '.join(case.variant_names)}")
+        if args.settings:
+            for name, option in case.options.items():
+                print(f"\t--set {name}=<{option.kind.__name__}>\t{option.help}")
     return 0
 
 
@@ -73,12 +97,16 @@ def cmd_run(args) -> int:
     tier = args.tier or file.pop("tier", None) or "quick"
     file.pop("tier", None)
     flags = {"lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-             "device": args.device, "data_root": args.data_root, "weights": args.weights,
-             "world_size": args.world_size}
-    config = case.config(tier, **{**file, **{k: v for k, v in flags.items() if v is not None}})
+             "device": args.device, "data_root": args.data_root, "world_size": args.world_size}
+    options = {**file.pop("options", {}), **_settings(case, args.settings)}
+    if args.weights is not None:
+        options["weights"] = args.weights
+    config = case.config(tier, options=options, **{**file, **{k: v for k, v in flags.items() if v is not None}})
     if not Path(output).resolve().parent.is_dir():
         raise BugcasesError(f"cannot write {output}: its folder does not exist; create it first")
     case.validate(config)  # a device that is not there is a usage error, before any output
+    if args.progress:
+        os.environ["BUGCASES_PROGRESS"] = "1"
     print(f"{case.id} {variant}: training ({config.tier} tier, {config.device}) ...", flush=True)
     result = case.run(variant, config)
     from bugcases.results import write_text_atomic
@@ -89,6 +117,24 @@ def cmd_run(args) -> int:
              else f"final training loss {result.train_loss[-1]:.4f}" if result.train_loss else "no epochs")
     print(f"{case.id} {variant}: status {result.status}, {final}, checks fired: {fired} -> {output}")
     return 0
+
+
+def _settings(case, pairs) -> dict:
+    """`--set NAME=VALUE` pairs, typed as the case declares them."""
+    out = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise BugcasesError(f"--set expects NAME=VALUE, got {pair!r}")
+        option = case.options.get(name)
+        if option is None:
+            declared = ", ".join(case.options) or "none"
+            raise BugcasesError(f"case {case.id} takes no {name!r} setting; its settings: {declared}")
+        try:
+            out[name] = option.kind(text)
+        except ValueError:
+            raise BugcasesError(f"--set {name}: expected a {option.kind.__name__}, got {text!r}") from None
+    return out
 
 
 def cmd_plot(args) -> int:
@@ -109,7 +155,7 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "plot": cmd_plot, "report": cmd_report}
+COMMANDS = {"docs": cmd_docs, "list": cmd_list, "run": cmd_run, "plot": cmd_plot, "report": cmd_report}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

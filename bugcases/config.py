@@ -28,16 +28,17 @@ class RunConfig:
     train_samples: Optional[int] = None  # a subset of the training set; None: all of it
     val_samples: Optional[int] = None
     max_steps: Optional[int] = None  # stop each epoch after this many optimizer steps
-    image_size: Optional[int] = None  # a case may shrink its images in the quick tier
-    weights: Optional[str] = None  # a local state dict to start from (pretrained models)
     world_size: int = 1  # processes on torch.distributed (the distributed cases)
+    options: tuple = ()  # (name, value) pairs of settings the case itself declares (BugCase.options)
 
     def __post_init__(self) -> None:
         _check_positive("lr", self.lr, float)
         _check_positive("epochs", self.epochs, int)
         _check_positive("batch_size", self.batch_size, int)
         _check_positive("world_size", self.world_size, int)
-        for name in ("train_samples", "val_samples", "max_steps", "image_size"):
+        if isinstance(self.options, dict):  # given as a mapping; kept as sorted pairs so configs hash
+            object.__setattr__(self, "options", tuple(sorted(self.options.items())))
+        for name in ("train_samples", "val_samples", "max_steps"):
             value = getattr(self, name)
             if value is not None:
                 _check_positive(name, value, int)
@@ -54,8 +55,11 @@ class RunConfig:
             raise BugcasesError(f"unknown config field(s): {', '.join(sorted(unknown))}")
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
+    def option(self, name: str, default: Any = None) -> Any:
+        return dict(self.options).get(name, default)
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "options": dict(self.options)}
 
 
 def _check_positive(name: str, value: Any, kind: type) -> None:
@@ -75,7 +79,7 @@ FILE_FIELDS = {
     "is_fix": "is_fix",
     "variant": "variant",
 }
-_FIELD_TYPES = {"output": str, "is_fix": bool, "variant": str}
+_FIELD_TYPES = {"output": str, "is_fix": bool, "variant": str, "options": dict}
 
 
 def load_config_file(path: str) -> dict:

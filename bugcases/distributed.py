@@ -24,12 +24,15 @@ import tempfile
 import time
 import traceback
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
@@ -145,6 +148,35 @@ def distributed_variant(name: str, train_rank: Callable, difference, summary: st
         return merge_ranks(launch(train_rank, config.world_size, (config, difference), device=config.device))
 
     return Variant(name, train, summary)
+
+
+@dataclass
+class RankSetup:
+    """What every distributed case's rank starts from; the case's loop (and its bug) comes after."""
+
+    device: torch.device
+    sampler: DistributedSampler
+    loader: DataLoader
+    model: nn.Module
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+
+
+def rank_setup(rank: int, world_size: int, config, *, ddp: bool) -> RankSetup:
+    """The shared skeleton of a rank: seeded (replicas start equal), its shard of a 4-class
+    teacher dataset, a small MLP (wrapped in DistributedDataParallel when `ddp`), cross-entropy
+    and SGD at the config's learning rate."""
+    from bugcases import data
+    from bugcases.runtime import seed_everything
+
+    seed_everything(config.seed)
+    dataset = data.teacher_classification(config.train_samples, 20, 4, config.seed)
+    device, sampler, loader = rank_data(rank, world_size, config, dataset)
+    model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 4)).to(device)
+    if ddp:
+        model = DistributedDataParallel(model, device_ids=[rank] if device.type == "cuda" else None)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
+    return RankSetup(device, sampler, loader, model, nn.CrossEntropyLoss(), optimizer)
 
 
 def rank_data(rank: int, world_size: int, config, dataset) -> tuple:

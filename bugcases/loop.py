@@ -9,6 +9,7 @@ the result records which checks fired and at which step.
 from __future__ import annotations
 
 import math
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,8 +73,14 @@ def watched_run(config: RunConfig, model: nn.Module, optimizer, **watch_options)
 
 
 def epochs(config: RunConfig):
-    """The epoch counter, with a progress bar on a terminal (silent otherwise)."""
-    return tqdm(range(config.epochs), desc=f"train {config.tier}", unit="epoch", disable=None, leave=False)
+    """The epoch counter, with a progress bar on a terminal (silent otherwise). With
+    $BUGCASES_PROGRESS set (`run --progress`), one line per epoch on stdout instead, for logs."""
+    if not os.environ.get("BUGCASES_PROGRESS"):
+        yield from tqdm(range(config.epochs), desc=f"train {config.tier}", unit="epoch", disable=None, leave=False)
+        return
+    for epoch in range(config.epochs):
+        print(f"epoch {epoch + 1}/{config.epochs}", flush=True)
+        yield epoch
 
 
 def plain_epoch(model, optimizer, criterion, batches, device) -> float:

@@ -14,7 +14,7 @@ from typing import Callable, Mapping, Optional
 
 from bugcases.config import TIERS, RunConfig
 from bugcases.errors import BugcasesError
-from bugcases.results import Result
+from bugcases.results import HISTORY_KEYS, Result
 from bugcases.runtime import resolve_device
 
 
@@ -40,7 +40,10 @@ class Variant:
 
 @dataclass(frozen=True)
 class Expect:
-    """A check that must fire on some variants (at `at_step`, if given) and stay silent on others."""
+    """A check that must fire on some variants (at `at_step`, if given) and stay silent on others.
+
+    The check id must be one the catalog knows (`assertions.checks.KNOWN_IDS`): a misspelled id
+    would give tests that cannot fail, so it is an error when the case module is imported."""
 
     check: str
     fires_on: tuple = ()
@@ -48,17 +51,68 @@ class Expect:
     at_step: Optional[int] = None
     steps: int = 4  # optimizer steps the check needs to see (the test runs this many)
 
+    def __post_init__(self) -> None:
+        from assertions.checks import KNOWN_IDS
+
+        if self.check not in KNOWN_IDS:
+            raise ValueError(f"Expect names unknown check {self.check!r}; known checks: {', '.join(sorted(KNOWN_IDS))}")
+        if not (self.fires_on or self.silent_on):
+            raise ValueError(f"Expect({self.check!r}) lists no variant in fires_on or silent_on")
+
+
+CLAIM_TIERS = ("quick", "slow", "gpu")  # quick: its first seed in `pytest -m quick`; slow: every seed; gpu: the gpu tier
+MEASURES = (*HISTORY_KEYS, "step_seconds", "peak_memory_bytes", "status")
+
 
 @dataclass(frozen=True)
 class Claim:
-    """A documented outcome over several variants: `verify({variant: Result})` raises AssertionError."""
+    """A documented outcome over several variants: `verify({variant: Result})` raises AssertionError.
+
+    `measures` names what the claim reads from the results (`validation_accuracy`,
+    `extra.lr_per_epoch`, ...). The generated tests check that the runs hold them, that `verify`
+    reads each one, and, unless `distinguishes=False` (a claim that variants end alike), that it
+    fails when every variant's result is replaced by one variant's: a claim that cannot tell the
+    bug from the fix cannot fail."""
 
     name: str
     variants: tuple
     verify: Callable[[dict], None]
+    measures: tuple = ()
     overrides: Mapping = field(default_factory=dict)  # tier -> config overrides for this claim
-    seeds: tuple = (0, 1, 2)  # the first runs in the quick tier, all of them in the slow one
-    quick: bool = True  # False: too slow for the one-minute quick tier; every seed runs in the slow tier
+    seeds: tuple = (0, 1, 2)
+    tiers: tuple = CLAIM_TIERS
+    distinguishes: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.measures:
+            problems.append("declare the measurements it asserts in measures=(...)")
+        bad = [m for m in self.measures if m not in MEASURES and not (m.startswith("extra.") and len(m) > 6)]
+        if bad:
+            problems.append(f"unknown measures {bad}; use {', '.join(MEASURES)} or extra.KEY")
+        if not set(self.tiers) <= set(CLAIM_TIERS) or not self.tiers:
+            problems.append(f"tiers must be a non-empty subset of {CLAIM_TIERS}, got {self.tiers}")
+        if not self.seeds:
+            problems.append("seeds must name at least one seed")
+        if problems:
+            raise ValueError(f"claim {self.name!r}: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Option:
+    """A setting only some cases use (an image size, a weights file): declared by the case itself."""
+
+    kind: type
+    help: str
+
+
+@dataclass(frozen=True)
+class CostRatio:
+    """On CUDA, `expensive`'s step time and peak memory are at least `at_least` x `cheap`'s."""
+
+    expensive: str
+    cheap: str
+    at_least: float
 
 
 @dataclass(frozen=True)
@@ -69,15 +123,21 @@ class BugCase:
     root_cause: str
     variants: tuple
     tiers: Mapping[str, RunConfig]
+    documented: str = ""  # the symptom as the source reports it, with its numbers
     expects: tuple = ()
     claims: tuple = ()
     distributed: bool = False  # trains in config.world_size processes (bugcases.distributed)
+    dataset: Optional[str] = None  # the image format it reads (bugcases.data: "mnist", "cifar10", "cifar100")
+    options: Mapping[str, Option] = field(default_factory=dict)  # case-owned settings: name -> Option
+    cost_on_cuda: Optional[CostRatio] = None  # measured by `pytest -m gpu`
 
     def __post_init__(self) -> None:
         names = [v.name for v in self.variants]
         problems = []
         if len(set(names)) != len(names):
             problems.append("variant names repeat")
+        if not self.documented:
+            problems.append("documented= must give the symptom as the source reports it")
         if set(self.tiers) != set(TIERS):
             problems.append(f"tiers must be exactly {TIERS}")
         for e in self.expects:
@@ -88,6 +148,15 @@ class BugCase:
             for name in c.variants:
                 if name not in names:
                     problems.append(f"claim {c.name!r} names unknown variant {name!r}")
+        if self.cost_on_cuda is not None:
+            for name in (self.cost_on_cuda.expensive, self.cost_on_cuda.cheap):
+                if name not in names:
+                    problems.append(f"cost_on_cuda names unknown variant {name!r}")
+        for tier, config in self.tiers.items():
+            try:
+                self._check_options(config)
+            except BugcasesError as exc:
+                problems.append(f"tier {tier}: {exc}")
         if problems:
             raise ValueError(f"case {self.id}: " + "; ".join(problems))
 
@@ -108,10 +177,27 @@ class BugCase:
         raise BugcasesError(
             f"case {self.id} has no variant {name!r}; choose one of: {', '.join(self.variant_names)}")
 
-    def config(self, tier: str = "quick", **overrides) -> RunConfig:
+    def config(self, tier: str = "quick", options: Optional[Mapping] = None, **overrides) -> RunConfig:
+        """The tier's config with `overrides` (RunConfig fields) and `options` (this case's own settings)."""
         if tier not in self.tiers:
             raise BugcasesError(f"unknown tier {tier!r}; choose one of: {', '.join(TIERS)}")
-        return self.tiers[tier].replace(**overrides)
+        config = self.tiers[tier].replace(**overrides)
+        if options:
+            config = config.replace(options={**dict(config.options), **options})
+        self._check_options(config)
+        return config
+
+    def _check_options(self, config: RunConfig) -> None:
+        for name, value in config.options:
+            option = self.options.get(name)
+            if option is None:
+                users = [c.id for c in all_cases() if name in c.options] if _discover.cache_info().currsize else []
+                raise BugcasesError(f"case {self.id} takes no {name!r} setting" + (
+                    f"; cases that do: {', '.join(users)}" if users else ""))
+            if isinstance(value, bool) or not isinstance(value, option.kind):
+                raise BugcasesError(f"case {self.id}: {name} must be a {option.kind.__name__}, got {value!r}")
+            if option.kind is int and value < 1:
+                raise BugcasesError(f"case {self.id}: {name} must be greater than 0, got {value!r}")
 
     def validate(self, config: RunConfig) -> None:
         """What can be checked before any work: the device exists, world_size fits the case."""

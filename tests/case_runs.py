@@ -25,3 +25,42 @@ def claim_runs(case_id: str, claim_name: str, seed: int, tier: str = "quick") ->
     claim = next(c for c in case.claims if c.name == claim_name)
     config = case.config(tier, seed=seed, **dict(claim.overrides.get(tier, {})))
     return {v: run(case_id, v, config) for v in claim.variants}
+
+
+def find_claim(case_id: str, claim_name: str):
+    return next(c for c in get_case(case_id).claims if c.name == claim_name)
+
+
+def measure_of(result, measure: str):
+    """A claim's measure (`validation_accuracy`, `extra.KEY`) as the result holds it."""
+    if measure.startswith("extra."):
+        return result.extra.get(measure[len("extra."):])
+    return getattr(result, measure)
+
+
+class ReadRecorder:
+    """A Result that notes which measures are read from it (attributes, and keys of `extra`)."""
+
+    def __init__(self, result, read: set) -> None:
+        self._result, self._read = result, read
+
+    def __getattr__(self, name):
+        value = getattr(self._result, name)
+        if name == "extra":
+            return _RecordingDict(value, self._read)
+        self._read.add(name)
+        return value
+
+
+class _RecordingDict(dict):
+    def __init__(self, data: dict, read: set) -> None:
+        super().__init__(data)
+        self._read = read
+
+    def __getitem__(self, key):
+        self._read.add(f"extra.{key}")
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self._read.add(f"extra.{key}")
+        return super().get(key, default)

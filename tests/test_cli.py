@@ -7,10 +7,11 @@ import json
 import pytest
 
 from bugcases.cli import main
-from bugcases.registry import all_cases
+from bugcases.registry import all_cases, get_case
+from tests.picks import CHEAP_CASE, DISTRIBUTED_CASE, INT_SETTING, MNIST_CASE, SETTINGS_CASE
 
 pytestmark = pytest.mark.quick
-LINREG = "forum-linreg-grad-scale"
+CASE = CHEAP_CASE  # any cheap one-process case: these tests are about the command line
 
 
 def test_list_shows_every_case_id_first(capsys):
@@ -22,28 +23,27 @@ def test_list_shows_every_case_id_first(capsys):
 def test_run_with_a_seed_style_config(tmp_path, capsys):
     config = tmp_path / "config.json"
     out = tmp_path / "origin_lr1e-2"
-    config.write_text(json.dumps({"learning_rate": 0.01, "num_epoch": 50, "output": str(out), "is_fix": False}))
-    assert main(["run", LINREG, "--config", str(config)]) == 0
+    config.write_text(json.dumps({"learning_rate": 0.01, "num_epoch": 2, "output": str(out), "is_fix": False}))
+    assert main(["run", CASE, "--config", str(config)]) == 0
     result = json.loads((tmp_path / "origin_lr1e-2.json").read_text())
-    assert result["variant"] == "numpy-buggy" and result["config"]["epochs"] == 50
-    assert len(result["train_loss"]) == 50 and result["meta"]["torch_version"]
-    assert result["findings"][0]["check"] == "manual-gradient-mismatch"
+    assert result["variant"] == get_case(CASE).default_variants[0] and result["config"]["lr"] == 0.01
+    assert len(result["train_loss"]) == 2 and result["meta"]["torch_version"]
 
 
-def test_run_so_60335387_writes_the_seed_keys(tmp_path):
+def test_run_writes_the_seed_keys(tmp_path):
     out = tmp_path / "r.json"
-    assert main(["run", "so-60335387", "--variant", "buggy", "--epochs", "1", "--output", str(out)]) == 0
+    assert main(["run", MNIST_CASE, "--variant", "buggy", "--epochs", "1", "--output", str(out)]) == 0
     result = json.loads(out.read_text())
     for key in ("train_loss", "train_accuracy", "validation_loss", "validation_accuracy"):
         assert len(result[key]) == 1
-    assert result["case"] == "so-60335387" and result["meta"]["seed"] == 0
+    assert result["case"] == MNIST_CASE and result["meta"]["seed"] == 0
 
 
 def test_plot_overlays_runs(tmp_path):
     paths = []
-    for variant in ("numpy-buggy", "autograd"):
+    for variant in get_case(CASE).default_variants:
         paths.append(str(tmp_path / f"{variant}.json"))
-        assert main(["run", LINREG, "--variant", variant, "--epochs", "30", "-o", paths[-1]]) == 0
+        assert main(["run", CASE, "--variant", variant, "--epochs", "2", "-o", paths[-1]]) == 0
     png = tmp_path / "plot.png"
     assert main(["plot", *paths, "-o", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -51,10 +51,11 @@ def test_plot_overlays_runs(tmp_path):
 
 def test_report_writes_json_png_and_summary(tmp_path):
     out = tmp_path / "report"
-    case = "docs-scheduler-before-optimizer"  # the cheapest case: the report's plumbing is what is tested
+    case = CHEAP_CASE  # a cheap case: the report's plumbing is what is tested
     assert main(["report", "--out", str(out), "--bugcase", case]) == 0
     summary = (out / "summary.md").read_text()
-    assert f"| {case} | buggy |" in summary and "scheduler-before-optimizer @ step 0" in summary
+    expect = get_case(case).expects[0]
+    assert f"| {case} | {expect.fires_on[0]} |" in summary and f"{expect.check} @ step" in summary
     assert (out / f"{case}.png").is_file() and (out / f"{case}__fixed.json").is_file()
 
 
@@ -66,35 +67,41 @@ def _bad_config(tmp_path, content):
 
 BAD_INPUT = [
     ("unknown-case", lambda p: ["run", "no-such-case"], "unknown case 'no-such-case'"),
-    ("unknown-variant", lambda p: ["run", LINREG, "--variant", "nope"], "has no variant 'nope'"),
-    ("unknown-tier", lambda p: ["run", LINREG, "--tier", "huge"], "invalid choice"),
-    ("zero-epochs", lambda p: ["run", LINREG, "--epochs", "0"], "epochs must be greater than 0"),
-    ("negative-lr", lambda p: ["run", LINREG, "--lr", "-1"], "lr must be greater than 0"),
-    ("zero-batch", lambda p: ["run", LINREG, "--batch-size", "0"], "batch_size must be greater than 0"),
-    ("non-number-lr", lambda p: ["run", LINREG, "--lr", "fast"], "invalid float value"),
-    ("missing-config", lambda p: ["run", LINREG, "--config", str(p / "none.json")], "does not exist"),
-    ("malformed-config", lambda p: ["run", LINREG, "--config", _bad_config(p, "{oops")], "not valid JSON"),
-    ("config-not-object", lambda p: ["run", LINREG, "--config", _bad_config(p, "[1]")], "JSON object"),
-    ("config-unknown-field", lambda p: ["run", LINREG, "--config", _bad_config(p, '{"learning_rat": 1}')],
+    ("unknown-variant", lambda p: ["run", CASE, "--variant", "nope"], "has no variant 'nope'"),
+    ("unknown-tier", lambda p: ["run", CASE, "--tier", "huge"], "invalid choice"),
+    ("zero-epochs", lambda p: ["run", CASE, "--epochs", "0"], "epochs must be greater than 0"),
+    ("negative-lr", lambda p: ["run", CASE, "--lr", "-1"], "lr must be greater than 0"),
+    ("zero-batch", lambda p: ["run", CASE, "--batch-size", "0"], "batch_size must be greater than 0"),
+    ("non-number-lr", lambda p: ["run", CASE, "--lr", "fast"], "invalid float value"),
+    ("missing-config", lambda p: ["run", CASE, "--config", str(p / "none.json")], "does not exist"),
+    ("malformed-config", lambda p: ["run", CASE, "--config", _bad_config(p, "{oops")], "not valid JSON"),
+    ("config-not-object", lambda p: ["run", CASE, "--config", _bad_config(p, "[1]")], "JSON object"),
+    ("config-unknown-field", lambda p: ["run", CASE, "--config", _bad_config(p, '{"learning_rat": 1}')],
      "unknown field 'learning_rat'"),
-    ("config-mistyped-lr", lambda p: ["run", LINREG, "--config", _bad_config(p, '{"learning_rate": "x"}')],
+    ("config-mistyped-lr", lambda p: ["run", CASE, "--config", _bad_config(p, '{"learning_rate": "x"}')],
      "lr must be a number"),
-    ("config-mistyped-epochs", lambda p: ["run", LINREG, "--config", _bad_config(p, '{"num_epoch": 1.5}')],
+    ("config-mistyped-epochs", lambda p: ["run", CASE, "--config", _bad_config(p, '{"num_epoch": 1.5}')],
      "epochs must be a whole number"),
-    ("config-mistyped-is-fix", lambda p: ["run", LINREG, "--config", _bad_config(p, '{"is_fix": "yes"}')],
+    ("config-mistyped-is-fix", lambda p: ["run", CASE, "--config", _bad_config(p, '{"is_fix": "yes"}')],
      "'is_fix' must be a bool"),
-    ("missing-data-root", lambda p: ["run", "so-60335387", "--data-root", str(p / "nowhere")], "does not exist"),
-    ("data-root-without-mnist", lambda p: ["run", "so-60335387", "--data-root", str(p)], "has no MNIST/ folder"),
-    ("device-not-there", lambda p: ["run", LINREG, "--device", "cuda:7"], "cuda"),
-    ("unknown-device", lambda p: ["run", LINREG, "--device", "tpu"], "device"),
-    ("output-folder-missing", lambda p: ["run", LINREG, "-o", str(p / "no" / "r.json")], "folder does not exist"),
+    ("missing-data-root", lambda p: ["run", MNIST_CASE, "--data-root", str(p / "nowhere")], "does not exist"),
+    ("data-root-without-mnist", lambda p: ["run", MNIST_CASE, "--data-root", str(p)], "has no MNIST/ folder"),
+    ("device-not-there", lambda p: ["run", CASE, "--device", "cuda:7"], "cuda"),
+    ("unknown-device", lambda p: ["run", CASE, "--device", "tpu"], "device"),
+    ("output-folder-missing", lambda p: ["run", CASE, "-o", str(p / "no" / "r.json")], "folder does not exist"),
     ("plot-not-ours", lambda p: ["plot", _bad_config(p, '{"a": 1}'), "-o", str(p / "x.png")], "not a bugcases result"),
     ("plot-not-json", lambda p: ["plot", _bad_config(p, "garbage"), "-o", str(p / "x.png")], "not a JSON file"),
     ("no-command", lambda p: [], "required"),
-    ("zero-world-size", lambda p: ["run", "docs-sampler-set-epoch", "--world-size", "0"],
+    ("zero-world-size", lambda p: ["run", DISTRIBUTED_CASE, "--world-size", "0"],
      "world_size must be greater than 0"),
-    ("world-size-one-process-case", lambda p: ["run", LINREG, "--world-size", "2"], "trains in one process"),
-    ("distributed-on-missing-gpus", lambda p: ["run", "docs-sampler-set-epoch", "--device", "cuda"], "cuda"),
+    ("world-size-one-process-case", lambda p: ["run", CASE, "--world-size", "2"], "trains in one process"),
+    ("weights-on-a-case-without", lambda p: ["run", CASE, "--weights", str(p / "w.pt")], "takes no 'weights' setting"),
+    ("unknown-setting", lambda p: ["run", CASE, "--set", "depth=3"], "takes no 'depth' setting"),
+    ("setting-without-value", lambda p: ["run", CASE, "--set", "depth"], "NAME=VALUE"),
+    ("setting-mistyped", lambda p: ["run", SETTINGS_CASE, "--set", f"{INT_SETTING}=big"], "expected a int"),
+    ("config-options-not-object", lambda p: ["run", CASE, "--config", _bad_config(p, '{"options": 3}')],
+     "'options' must be a dict"),
+    ("distributed-on-missing-gpus", lambda p: ["run", DISTRIBUTED_CASE, "--device", "cuda"], "cuda"),
 ]
 
 

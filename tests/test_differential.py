@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from bugcases.registry import all_cases
-from tests.case_runs import claim_runs, detection_run
+from tests.case_runs import ReadRecorder, claim_runs, detection_run, find_claim, measure_of
 
 
 def _expectations():
@@ -63,14 +63,49 @@ def _claims():
     for case in all_cases():
         for claim in case.claims:
             for i, seed in enumerate(claim.seeds):
-                tier_mark = pytest.mark.quick if i == 0 and claim.quick else pytest.mark.slow
+                if i == 0 and "quick" in claim.tiers:
+                    tier_mark = pytest.mark.quick
+                elif "slow" in claim.tiers or "quick" in claim.tiers:
+                    tier_mark = pytest.mark.slow
+                else:
+                    continue  # a gpu-only claim: tests/test_gpu.py runs it
                 yield pytest.param(case.id, claim.name, seed, id=f"{case.id}-claim-{claim.name}-seed{seed}",
                                    marks=[tier_mark, pytest.mark.bugcase(case.id)])
 
 
 @pytest.mark.parametrize("case_id, claim_name, seed", list(_claims()))
 def test_documented_claim(case_id, claim_name, seed):
-    from bugcases.registry import get_case
-
-    claim = next(c for c in get_case(case_id).claims if c.name == claim_name)
+    claim = find_claim(case_id, claim_name)
     claim.verify(claim_runs(case_id, claim_name, seed))
+
+
+def _claims_at_first_seed(tier):
+    for case in all_cases():
+        for claim in case.claims:
+            if tier in claim.tiers:
+                yield pytest.param(case.id, claim.name, id=f"{case.id}-claim-{claim.name}",
+                                   marks=[pytest.mark.quick if tier == "quick" else pytest.mark.slow,
+                                          pytest.mark.bugcase(case.id)])
+
+
+@pytest.mark.parametrize("case_id, claim_name", [*_claims_at_first_seed("quick"), *[
+    p for p in _claims_at_first_seed("slow") if "quick" not in find_claim(*p.values).tiers]])
+def test_claim_reads_its_measures_and_can_fail(case_id, claim_name):
+    """A claim must rest on what the runs measured: every declared measure is in every variant's
+    result, `verify` reads each of them, and (for a claim that tells variants apart) it fails when
+    every variant's result is one variant's."""
+    claim = find_claim(case_id, claim_name)
+    results = claim_runs(case_id, claim_name, claim.seeds[0])
+    for variant, result in results.items():
+        for measure in claim.measures:
+            assert measure_of(result, measure) not in (None, [], {}), (
+                f"{variant}: expected the run to record {measure}, found {measure_of(result, measure)!r}")
+    read = set()
+    claim.verify({v: ReadRecorder(r, read) for v, r in results.items()})
+    assert set(claim.measures) <= read, (
+        f"expected verify to read every declared measure {sorted(claim.measures)}, it read {sorted(read)}")
+    if claim.distinguishes:
+        for donor in claim.variants:
+            alike = {v: results[donor] for v in claim.variants}
+            with pytest.raises(AssertionError):
+                claim.verify(alike)

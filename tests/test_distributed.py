@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from assertions import watch
-from assertions.rank_divergence import RankDivergence
+from assertions.checks.rank_divergence import RankDivergence
 from bugcases.distributed import launch
 from bugcases.errors import BugcasesError
 

@@ -7,16 +7,12 @@ communication"; jingyaogong/minimind#854: "the replicas silently diverge").
 """
 
 import torch
-from torch import nn, optim
-from torch.nn.parallel import DistributedDataParallel as DDP
 
-from assertions.rank_divergence import fingerprint
-from bugcases import data
+from assertions.checks.rank_divergence import fingerprint
 from bugcases.config import RunConfig
-from bugcases.distributed import distributed_variant, rank_data
+from bugcases.distributed import distributed_variant, rank_setup
 from bugcases.loop import epochs, limited, watched_run
 from bugcases.registry import BugCase, Claim, Expect
-from bugcases.runtime import seed_everything
 
 
 def buggy_forward(model, x):
@@ -28,18 +24,14 @@ def fixed_forward(model, x):
 
 
 def train_rank(rank: int, world_size: int, config: RunConfig, forward):
-    seed_everything(config.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
-    dataset = data.teacher_classification(config.train_samples, 20, 4, config.seed)
-    device, sampler, loader = rank_data(rank, world_size, config, dataset)
-    net = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 4)).to(device)
-    model = DDP(net, device_ids=[rank] if device.type == "cuda" else None)
-    criterion = nn.CrossEntropyLoss()
-    optimizer = optim.SGD(model.parameters(), lr=config.lr)
+    # the same initial weights on every rank (DDP also broadcasts rank 0's)
+    r = rank_setup(rank, world_size, config, ddp=True)
+    model, criterion, optimizer, device, sampler = r.model, r.criterion, r.optimizer, r.device, r.sampler
     with watched_run(config, model, optimizer, criterion=criterion) as result:
         for epoch in epochs(config):
             sampler.set_epoch(epoch)
             total, steps = 0.0, 0
-            for x, y in limited(loader, config.max_steps):
+            for x, y in limited(r.loader, config.max_steps):
                 optimizer.zero_grad()
                 loss = criterion(forward(model, x.to(device)), y.to(device))
                 loss.backward()
@@ -63,6 +55,7 @@ def _replicas_drift(results: dict) -> None:
 
 CASE = BugCase(
     id="ddp-forward-bypasses-wrapper",
+    documented="no gradient all-reduce; the replicas drift apart",
     title="Forward through model.module bypasses DDP's gradient all-reduce",
     source="https://github.com/intel/e2eAIOK/pull/198",
     root_cause="The training forward calls the module inside DistributedDataParallel, not the wrapper.",
@@ -76,6 +69,7 @@ CASE = BugCase(
                          tier="gpu"),
     },
     expects=(Expect("rank-divergence", fires_on=("buggy",), silent_on=("fixed",), at_step=0, steps=2),),
-    claims=(Claim("buggy's replicas drift apart, fixed's stay identical", ("buggy", "fixed"), _replicas_drift),),
+    claims=(Claim("buggy's replicas drift apart, fixed's stay identical", ("buggy", "fixed"), _replicas_drift,
+                  measures=("extra.ranks",)),),
     distributed=True,
 )

@@ -36,9 +36,11 @@ def _learns_slower(results: dict) -> None:
 
 CASE = BugCase(
     id="docs-double-scaled-inputs",
+    documented="inputs in [0, 1/255]; slow learning",
     title="Inputs divided by 255 after ToTensor() (scaled twice)",
     source="https://discuss.pytorch.org/t/does-pytorch-automatically-normalizes-image-to-0-1/40022",
     root_cause="ToTensor() already scales pixels to [0, 1]; a second / 255 leaves inputs in [0, 1/255].",
+    dataset=data.MNIST.name,
     variants=(
         Variant.classifier("buggy", _setup(BUGGY_TRANSFORM), plain_step, "ToTensor() then x / 255"),
         Variant.classifier("fixed", _setup(FIXED_TRANSFORM), plain_step, "ToTensor() only"),
@@ -48,5 +50,5 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.05, epochs=5, batch_size=64, device="cuda", tier="gpu"),
     },
     expects=(Expect("tiny-input-range", fires_on=("buggy",), silent_on=("fixed",), at_step=0),),
-    claims=(Claim("buggy learns slower than fixed", ("buggy", "fixed"), _learns_slower),),
+    claims=(Claim("buggy learns slower than fixed", ("buggy", "fixed"), _learns_slower, measures=("validation_accuracy",)),),
 )

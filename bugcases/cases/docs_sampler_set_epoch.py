@@ -6,15 +6,11 @@ necessary to make shuffling work properly across multiple epochs. Otherwise, the
 ordering will be always used." Training runs, just with less randomness than intended.
 """
 
-from torch import nn, optim
-from torch.nn.parallel import DistributedDataParallel as DDP
 
-from bugcases import data
 from bugcases.config import RunConfig
-from bugcases.distributed import distributed_variant, rank_data
+from bugcases.distributed import distributed_variant, rank_setup
 from bugcases.loop import epochs, limited, plain_epoch, watched_run
 from bugcases.registry import BugCase, Claim
-from bugcases.runtime import seed_everything
 
 
 def buggy_epoch_start(sampler, epoch):
@@ -26,19 +22,14 @@ def fixed_epoch_start(sampler, epoch):
 
 
 def train_rank(rank: int, world_size: int, config: RunConfig, epoch_start):
-    seed_everything(config.seed)
-    dataset = data.teacher_classification(config.train_samples, 20, 4, config.seed)
-    device, sampler, loader = rank_data(rank, world_size, config, dataset)
-    model = DDP(nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 4)).to(device),
-                device_ids=[rank] if device.type == "cuda" else None)
-    criterion = nn.CrossEntropyLoss()
-    optimizer = optim.SGD(model.parameters(), lr=config.lr)
+    r = rank_setup(rank, world_size, config, ddp=True)
+    model, criterion, optimizer, device, sampler = r.model, r.criterion, r.optimizer, r.device, r.sampler
     with watched_run(config, model, optimizer, criterion=criterion) as result:
         orders = result.extra.setdefault("epoch_orders", [])
         for epoch in epochs(config):
             epoch_start(sampler, epoch)
             orders.append(list(sampler))  # the order the loader is about to use
-            batches = limited(loader, config.max_steps)
+            batches = limited(r.loader, config.max_steps)
             result.train_loss.append(plain_epoch(model, optimizer, criterion, batches, device))
     return result
 
@@ -56,6 +47,7 @@ def _same_order_every_epoch(results: dict) -> None:
 
 CASE = BugCase(
     id="docs-sampler-set-epoch",
+    documented="the same order every epoch",
     title="DistributedSampler.set_epoch() not called: the same order every epoch",
     source="https://pytorch.org/docs/stable/data.html#torch.utils.data.distributed.DistributedSampler",
     root_cause="The epoch loop never calls sampler.set_epoch(epoch), so the shuffle seed never changes.",
@@ -69,6 +61,6 @@ CASE = BugCase(
                          tier="gpu"),
     },
     claims=(Claim("buggy repeats one order every epoch, fixed reshuffles", ("buggy", "fixed"),
-                  _same_order_every_epoch),),
+                  _same_order_every_epoch, measures=("extra.ranks",)),),
     distributed=True,
 )

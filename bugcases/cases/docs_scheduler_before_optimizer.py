@@ -66,6 +66,7 @@ def _first_value_skipped(results: dict) -> None:
 
 CASE = BugCase(
     id="docs-scheduler-before-optimizer",
+    documented="the schedule's first value is skipped",
     title="LR scheduler stepped before the optimizer",
     source="https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate",
     root_cause="scheduler.step() runs at the top of each epoch, before any optimizer.step() of that epoch.",
@@ -79,5 +80,5 @@ CASE = BugCase(
     },
     expects=(Expect("scheduler-before-optimizer", fires_on=("buggy",), silent_on=("fixed",), at_step=0),),
     claims=(Claim("buggy skips the schedule's first learning rate", ("buggy", "fixed"), _first_value_skipped,
-                  seeds=(0,)),),
+                  measures=("extra.lr_per_epoch",), seeds=(0,)),),
 )

@@ -45,9 +45,11 @@ def _floor_and_slow(results: dict) -> None:
 
 CASE = BugCase(
     id="docs-softmax-before-cross-entropy",
+    documented="the loss cannot fall below log(1 + (C-1)/e) = 1.459 for 10 classes",
     title="Softmax before nn.CrossEntropyLoss (softmax twice)",
     source="https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html",
     root_cause="The model ends in nn.Softmax and its output goes to nn.CrossEntropyLoss, which expects logits.",
+    dataset=data.MNIST.name,
     variants=(
         Variant.classifier("buggy", _setup(True), plain_step, "model ends in nn.Softmax(dim=1)"),
         Variant.classifier("fixed", _setup(False), plain_step, "model ends in the last Linear (logits)"),
@@ -57,5 +59,6 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.05, epochs=5, batch_size=64, device="cuda", tier="gpu"),
     },
     expects=(Expect("softmax-before-cross-entropy", fires_on=("buggy",), silent_on=("fixed",), at_step=0),),
-    claims=(Claim("buggy's loss has a floor and it learns slower", ("buggy", "fixed"), _floor_and_slow),),
+    claims=(Claim("buggy's loss has a floor and it learns slower", ("buggy", "fixed"), _floor_and_slow,
+                  measures=("train_loss", "validation_accuracy")),),
 )

@@ -92,6 +92,7 @@ def _memory_grows(results: dict) -> None:
 
 CASE = BugCase(
     id="faq-total-loss-graph",
+    documented="memory held grows every step",
     title="total_loss += loss keeps every step's graph alive",
     source="https://pytorch.org/docs/stable/notes/faq.html",
     root_cause="The running total adds the loss tensor (with its autograd history) instead of loss.item().",
@@ -104,5 +105,6 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.05, epochs=1, batch_size=8, train_samples=80000, device="cuda", tier="gpu"),
     },
     expects=(Expect("graph-kept-alive", fires_on=("buggy",), silent_on=("fixed",), at_step=2),),
-    claims=(Claim("memory held grows with every step on buggy", ("buggy", "fixed"), _memory_grows),),
+    claims=(Claim("memory held grows with every step on buggy", ("buggy", "fixed"), _memory_grows,
+                  measures=("extra.graph_nodes_held", "extra.host_bytes_growth")),),
 )

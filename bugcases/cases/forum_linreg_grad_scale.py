@@ -114,6 +114,7 @@ VARIANTS = ("numpy-buggy", "numpy-fixed", "autograd", "linear-bias", "linear-nob
 
 CASE = BugCase(
     id="forum-linreg-grad-scale",
+    documented="first gradient -120 vs autograd's -30; w 1.2 vs 0.3 after one step",
     title="Manual gradient missing 1/N (np.dot(...).mean() on a scalar); nn.Linear's bias as contrast",
     source="https://discuss.pytorch.org/ (thread 'Pytorch convergence out-of-the-box'; shared/seeds/003_9db3fe3404cd0e69.txt)",
     root_cause="np.dot returns a scalar, so .mean() divides by 1, not N: the manual gradient is N times too large.",
@@ -130,9 +131,11 @@ CASE = BugCase(
     },
     expects=(Expect(CHECK, fires_on=("numpy-buggy",), silent_on=VARIANTS[1:], at_step=0),),
     claims=(
-        Claim("the thread's first-step numbers", ("numpy-buggy", "autograd"), _thread_numbers, seeds=(0,)),
+        Claim("the thread's first-step numbers", ("numpy-buggy", "autograd"), _thread_numbers, measures=("extra.grad", "extra.w"),
+              seeds=(0,)),
         Claim("fixed numpy and Linear(bias=False) follow autograd", ("numpy-fixed", "autograd", "linear-nobias"),
-              _same_trajectories, seeds=(0,)),
-        Claim("Linear with bias converges slower", ("linear-bias", "linear-nobias"), _bias_is_slower, seeds=(0,)),
+              _same_trajectories, measures=("extra.w",), distinguishes=False, seeds=(0,)),
+        Claim("Linear with bias converges slower", ("linear-bias", "linear-nobias"), _bias_is_slower,
+              measures=("extra.iterations_to_w_within_tolerance",), seeds=(0,)),
     ),
 )

@@ -73,6 +73,7 @@ def _never_fits(results: dict) -> None:
 
 CASE = BugCase(
     id="gh-16045-mse-broadcast",
+    documented="broadcast to (N, N); the regression does not fit",
     title="MSELoss on (N, 1) outputs and (N,) targets broadcasts to (N, N)",
     source="https://github.com/pytorch/pytorch/issues/16045",
     root_cause="The model's output keeps a trailing dimension of 1 that the target lacks.",
@@ -86,5 +87,5 @@ CASE = BugCase(
                          device="cuda", tier="gpu"),
     },
     expects=(Expect("loss-shape-mismatch", fires_on=("buggy",), silent_on=("fixed",), at_step=0),),
-    claims=(Claim("buggy never fits the regression", ("buggy", "fixed"), _never_fits),),
+    claims=(Claim("buggy never fits the regression", ("buggy", "fixed"), _never_fits, measures=("validation_loss",)),),
 )

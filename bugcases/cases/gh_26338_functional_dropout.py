@@ -63,9 +63,11 @@ def _evaluation_is_random(results: dict) -> None:
 
 CASE = BugCase(
     id="gh-26338-functional-dropout",
+    documented="two evaluations of the same model differ",
     title="Functional dropout keeps dropping in eval mode",
     source="https://github.com/pytorch/pytorch/issues/26338",
     root_cause="F.dropout(x, p) is called without training=self.training, so model.eval() does not turn it off.",
+    dataset=data.MNIST.name,
     variants=(
         Variant.classifier("buggy", _setup(BuggyNet), plain_step, "F.dropout(x, p=0.5)"),
         Variant.classifier("fixed", _setup(FixedNet), plain_step, "F.dropout(x, p=0.5, training=self.training)"),
@@ -75,5 +77,6 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.01, epochs=5, batch_size=64, device="cuda", tier="gpu"),
     },
     expects=(Expect("train-mode-in-eval", fires_on=("buggy",), silent_on=("fixed",), steps=2),),
-    claims=(Claim("evaluation is random on buggy, repeatable on fixed", ("buggy", "fixed"), _evaluation_is_random),),
+    claims=(Claim("evaluation is random on buggy, repeatable on fixed", ("buggy", "fixed"), _evaluation_is_random,
+                  measures=("extra.evaluated_twice",)),),
 )

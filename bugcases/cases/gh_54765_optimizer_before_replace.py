@@ -63,9 +63,11 @@ def _head_never_moves(results: dict) -> None:
 
 CASE = BugCase(
     id="gh-54765-optimizer-before-replace",
+    documented="the new layer never changes",
     title="Optimizer created before a layer is replaced",
     source="https://github.com/pytorch/pytorch/issues/54765",
     root_cause="The optimizer holds the old layer's parameters; the replacement layer is in no param group.",
+    dataset=data.MNIST.name,
     variants=(
         Variant.classifier("buggy", buggy_setup, plain_step, "SGD(model.parameters()) then model.fc = Linear(64, 10)"),
         Variant.classifier("fixed", fixed_setup, plain_step, "model.fc = Linear(64, 10) then SGD(model.parameters())"),
@@ -75,5 +77,6 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.01, epochs=3, batch_size=64, device="cuda", tier="gpu"),
     },
     expects=(Expect("frozen-parameters", fires_on=("buggy",), silent_on=("fixed",), at_step=0),),
-    claims=(Claim("the replaced head never changes on buggy", ("buggy", "fixed"), _head_never_moves),),
+    claims=(Claim("the replaced head never changes on buggy", ("buggy", "fixed"), _head_never_moves,
+                  measures=("extra.head_weight_change",)),),
 )

@@ -80,6 +80,7 @@ def _frozen_part_drifts(results: dict) -> None:
 
 CASE = BugCase(
     id="gh-86590-frozen-bn-stats",
+    documented="batch-norm running statistics of frozen layers change",
     title="Frozen backbone's batch-norm statistics still update",
     source="https://github.com/pytorch/pytorch/issues/86590",
     root_cause="The backbone's parameters are frozen but model.train() leaves its BatchNorm in training mode.",
@@ -92,5 +93,6 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.05, epochs=5, batch_size=64, train_samples=8192, device="cuda", tier="gpu"),
     },
     expects=(Expect("frozen-buffers-change", fires_on=("buggy",), silent_on=("fixed",), at_step=0),),
-    claims=(Claim("the frozen backbone drifts on buggy", ("buggy", "fixed"), _frozen_part_drifts),),
+    claims=(Claim("the frozen backbone drifts on buggy", ("buggy", "fixed"), _frozen_part_drifts,
+                  measures=("extra.running_mean_change", "extra.frozen_feature_change")),),
 )

@@ -89,6 +89,7 @@ def _gradient_is_not_the_full_batch(results: dict) -> None:
 
 CASE = BugCase(
     id="hf-34191-unequal-micro-batches",
+    documented="accumulated gradient differs from the full batch's",
     title="Gradient accumulation averages unequal micro-batches",
     source="https://github.com/huggingface/transformers/issues/34191",
     root_cause="Each micro-batch's mean loss is divided by the number of micro-batches, not weighted by its size.",
@@ -102,5 +103,5 @@ CASE = BugCase(
     },
     expects=(Expect("unequal-micro-batch-weights", fires_on=("buggy",), silent_on=("fixed",), at_step=0),),
     claims=(Claim("buggy's accumulated gradient is not the full batch's", ("buggy", "fixed"),
-                  _gradient_is_not_the_full_batch),),
+                  _gradient_is_not_the_full_batch, measures=("extra.first_window_gradient_error",)),),
 )

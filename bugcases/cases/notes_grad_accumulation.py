@@ -85,6 +85,7 @@ def _identity(results: dict) -> None:
 
 CASE = BugCase(
     id="notes-grad-accumulation",
+    documented="`grad == grad1 + grad2` after the second backward",
     title="Without zero_grad the gradient is the sum of every backward pass (study notes)",
     source="shared/seeds/004_d582fb93802f9a02.txt (boostcamp study notes, Korean: 'optimizer.zero_grad()는 꼭 필요한가?')",
     root_cause="loss.backward() adds into .grad; without zero_grad the second step uses grad1 + grad2.",
@@ -98,5 +99,5 @@ CASE = BugCase(
     },
     expects=(Expect("missing-zero-grad", fires_on=("buggy",), silent_on=("fixed",), at_step=1),),
     claims=(Claim("after two steps grad == grad1 + grad2 on buggy, grad2 on fixed", ("buggy", "fixed"), _identity,
-                  seeds=(42, 0, 1)),),
+                  measures=("extra.identity",), seeds=(42, 0, 1)),),
 )

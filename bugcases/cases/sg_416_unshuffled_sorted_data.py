@@ -65,9 +65,11 @@ def _one_class_per_batch(results: dict) -> None:
 
 CASE = BugCase(
     id="sg-416-unshuffled-sorted-data",
+    documented="one class per batch; poor accuracy",
     title="shuffle=False on a training set sorted by class",
     source="https://github.com/Deci-AI/super-gradients/issues/416",
     root_cause="The training DataLoader has shuffle=False and the dataset is stored class by class.",
+    dataset=data.MNIST.name,
     variants=(
         Variant.classifier("buggy", _setup(buggy_loader), plain_step, "DataLoader(train, shuffle=False)"),
         Variant.classifier("fixed", _setup(fixed_loader), plain_step, "DataLoader(train, shuffle=True)"),
@@ -77,5 +79,6 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.01, epochs=5, batch_size=64, device="cuda", tier="gpu"),
     },
     expects=(Expect("unshuffled-batches", fires_on=("buggy",), silent_on=("fixed",), at_step=3),),
-    claims=(Claim("buggy batches hold one class and it ends near chance", ("buggy", "fixed"), _one_class_per_batch),),
+    claims=(Claim("buggy batches hold one class and it ends near chance", ("buggy", "fixed"), _one_class_per_batch,
+                  measures=("extra.mean_batch_label_entropy", "validation_accuracy")),),
 )

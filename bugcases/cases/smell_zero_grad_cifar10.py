@@ -55,9 +55,11 @@ def _buggy_fails(results: dict) -> None:
 
 CASE = BugCase(
     id="smell-zero-grad-cifar10",
+    documented="SGD lr 0.001, momentum 0.9, batch 4: gradients accumulate, training fails",
     title="Zero_grad not used before backward (CIFAR-10 tutorial)",
     source="https://medium.com/missinglink-deep-learning-platform/most-common-neural-net-pytorch-mistakes-456560ada037",
     root_cause="optimizer.zero_grad() is left out of the tutorial's loop, so gradients of all past batches accumulate.",
+    dataset=data.CIFAR10.name,
     variants=(
         Variant.classifier("buggy", setup, buggy_step, "the two zero_grad lines removed"),
         Variant.classifier("fixed", setup, fixed_step, "the tutorial as published"),
@@ -67,5 +69,6 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.001, epochs=2, batch_size=4, device="cuda", tier="gpu"),
     },
     expects=(Expect("missing-zero-grad", fires_on=("buggy",), silent_on=("fixed",), at_step=1),),
-    claims=(Claim("buggy fails to train where fixed learns", ("buggy", "fixed"), _buggy_fails, quick=False),),
+    claims=(Claim("buggy fails to train where fixed learns", ("buggy", "fixed"), _buggy_fails,
+                  measures=("train_loss", "validation_accuracy"), tiers=("slow",)),),
 )

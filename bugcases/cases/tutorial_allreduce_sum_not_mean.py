@@ -8,14 +8,12 @@ but the effective learning rate silently scales with the number of processes.
 
 import torch
 import torch.distributed as dist
-from torch import nn, optim
+from torch import nn
 
-from bugcases import data
 from bugcases.config import RunConfig
-from bugcases.distributed import distributed_variant, rank_data
+from bugcases.distributed import distributed_variant, rank_setup
 from bugcases.loop import epochs, limited, watched_run
 from bugcases.registry import BugCase, Claim
-from bugcases.runtime import seed_everything
 
 
 def buggy_average_gradients(model, world_size):
@@ -30,17 +28,14 @@ def fixed_average_gradients(model, world_size):
 
 
 def train_rank(rank: int, world_size: int, config: RunConfig, average_gradients):
-    seed_everything(config.seed)  # replicas start equal: no DDP here to broadcast rank 0's weights
-    dataset = data.teacher_classification(config.train_samples, 20, 4, config.seed)
-    device, sampler, loader = rank_data(rank, world_size, config, dataset)
-    model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 4)).to(device)
-    criterion = nn.CrossEntropyLoss()
-    optimizer = optim.SGD(model.parameters(), lr=config.lr)
+    # no DDP here to broadcast rank 0's weights: the shared seed makes the replicas start equal
+    r = rank_setup(rank, world_size, config, ddp=False)
+    model, criterion, optimizer, device, sampler = r.model, r.criterion, r.optimizer, r.device, r.sampler
     with watched_run(config, model, optimizer, criterion=criterion) as result:
         for epoch in epochs(config):
             sampler.set_epoch(epoch)
             total, steps = 0.0, 0
-            for x, y in limited(loader, config.max_steps):
+            for x, y in limited(r.loader, config.max_steps):
                 reference = _full_batch_gradient(model, x.to(device), y.to(device)) if not result.extra else None
                 optimizer.zero_grad()
                 loss = criterion(model(x.to(device)), y.to(device))
@@ -83,6 +78,7 @@ def _gradient_scaled_by_world_size(results: dict) -> None:
 
 CASE = BugCase(
     id="tutorial-allreduce-sum-not-mean",
+    documented="gradients world_size x the full batch's",
     title="Gradient all-reduce sums without dividing by the world size",
     source="https://pytorch.org/tutorials/intermediate/dist_tuto.html",
     root_cause="average_gradients() all-reduces with SUM and leaves out param.grad /= world_size.",
@@ -97,6 +93,6 @@ CASE = BugCase(
                          tier="gpu"),
     },
     claims=(Claim("buggy's gradient is world_size x the full batch's", ("buggy", "fixed"),
-                  _gradient_scaled_by_world_size),),
+                  _gradient_scaled_by_world_size, measures=("extra.ranks",)),),
     distributed=True,
 )

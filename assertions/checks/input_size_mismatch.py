@@ -1,4 +1,5 @@
-"""input-size-mismatch: batches whose height and width differ from the model's native input size.
+"""input-size-mismatch: batches whose height x width differ from the model's native size (`expected_input_size=`, or EfficientNet's own).
+
 
 The native size is declared (`expected_input_size=`) or read from a model that records it
 (efficientnet_pytorch keeps it in `_global_params.image_size`, what `get_image_size` returns).
@@ -8,6 +9,8 @@ Seen in a forward pre-hook, so it is reported before the first step completes.
 from __future__ import annotations
 
 from typing import Optional
+
+from assertions.check import Check
 
 CHECK = "input-size-mismatch"
 
@@ -27,14 +30,16 @@ def native_input_size(model, declared=None) -> Optional[tuple]:
     return size
 
 
-class InputSizeMismatch:
+class InputSizeMismatch(Check):
     id = CHECK
+    earliest = '0, before the first step completes'
 
-    def attach(self, w) -> None:
+    def attach(self, w):
         self.w = w
         self.expected = native_input_size(w.model, w.expected_input_size)
-        if self.expected is not None:
-            w.on_forward(self._before_forward)
+        if self.expected is None:
+            return "needs expected_input_size= (or a model that records its native input size, as EfficientNet does)"
+        w.on_forward(self._before_forward)
 
     def _before_forward(self, module, args) -> None:
         x = args[0] if args else None

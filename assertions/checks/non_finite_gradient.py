@@ -1,4 +1,9 @@
-"""non-finite-gradient: a step is about to apply NaN or inf gradients (the run has diverged)."""
+"""non-finite-gradient: a step about to apply NaN or inf gradients.
+
+The run has diverged: every later step spreads the NaN. One fused norm over the gradients
+and one host sync per step, as clip_grad_norm_ does.
+"""
+
 
 from __future__ import annotations
 
@@ -6,13 +11,16 @@ import math
 
 import torch
 
+from assertions.check import Check
+
 CHECK = "non-finite-gradient"
 
 
-class NonFiniteGradient:
+class NonFiniteGradient(Check):
     id = CHECK
+    earliest = 'the first such step'
 
-    def attach(self, w) -> None:
+    def attach(self, w):
         self.w = w
         self.seen = False
         w.on_step(self._before_step)

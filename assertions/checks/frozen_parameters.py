@@ -1,4 +1,5 @@
-"""frozen-parameters: an optimizer that can change nothing, or gradients no optimizer applies.
+"""frozen-parameters: the optimizer holds only frozen or gradient-less parameters, or parameters get gradients but are in no param group.
+
 
 Both are visible at the first step: the parameters the optimizer holds are all frozen (or got
 no gradient), or parameters that received a gradient are in no param group. A deliberate
@@ -6,6 +7,8 @@ fine-tune (frozen backbone, trainable head, optimizer over the head) shows neith
 """
 
 from __future__ import annotations
+
+from assertions.check import Check
 
 CHECK = "frozen-parameters"
 
@@ -16,10 +19,11 @@ def _names(w, params, most: int = 4) -> str:
     return ", ".join(names[:most]) + more
 
 
-class FrozenParameters:
+class FrozenParameters(Check):
     id = CHECK
+    earliest = '0'
 
-    def attach(self, w) -> None:
+    def attach(self, w):
         self.w = w
         w.on_step(self._before_step)
 

@@ -1,4 +1,5 @@
-"""rank-divergence: parameters that should be replicated differ across ranks after a step.
+"""rank-divergence: under `torch.distributed`, parameters that differ across ranks after a step (one fingerprint per parameter, one all-reduce).
+
 
 Under DistributedDataParallel every rank applies the same averaged gradient, so replicas stay
 bitwise identical. A forward that bypasses the DDP wrapper (`model.module(x)`), or a rank that
@@ -16,6 +17,8 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+from assertions.check import Check
+
 CHECK = "rank-divergence"
 
 
@@ -24,16 +27,17 @@ def fingerprint(params: list) -> torch.Tensor:
     return torch.stack([n.to(torch.float64) for n in norms])
 
 
-class RankDivergence:
+class RankDivergence(Check):
     id = CHECK
+    needs = ('distributed',)
+    earliest = 'the first step whose parameters differ'
 
-    def attach(self, w) -> None:
+    def attach(self, w):
         self.w = w
         self.pending = None  # (step, buffer, work) of the all-reduce in flight
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            self.names = list(w.names.values())
-            self.params = list(w.params.values())
-            w.on_step(after=self._after_step)
+        self.names = list(w.names.values())
+        self.params = list(w.params.values())
+        w.on_step(after=self._after_step)
 
     def _after_step(self, step: int) -> None:
         self.finish()

@@ -1,4 +1,5 @@
-"""unshuffled-batches: the training labels arrive in sorted order (shuffle=False on a sorted set).
+"""unshuffled-batches: the labels of the first batches arrive in sorted order: the training data is not shuffled.
+
 
 Each batch then holds one or two classes and the model chases the current class
 (Deci-AI/super-gradients#416). Seen from the labels the criterion receives: if the labels of
@@ -16,6 +17,8 @@ from collections import Counter
 import torch
 from torch import nn
 
+from assertions.check import Check
+
 CHECK = "unshuffled-batches"
 _BATCHES = 4
 _MIN_LABELS = 48
@@ -27,14 +30,17 @@ def _entropy(labels: list) -> float:
     return -sum(c / len(labels) * math.log(c / len(labels)) for c in counts)
 
 
-class UnshuffledBatches:
+class UnshuffledBatches(Check):
     id = CHECK
+    needs = ('criterion',)
+    earliest = '3'
 
-    def attach(self, w) -> None:
+    def attach(self, w):
         self.w = w
         self.batches: list = []
-        if isinstance(w.criterion, (nn.CrossEntropyLoss, nn.NLLLoss)):
-            w.on_loss(self._before)
+        if not isinstance(w.criterion, (nn.CrossEntropyLoss, nn.NLLLoss)):
+            return f"reads class labels of nn.CrossEntropyLoss/nn.NLLLoss; criterion is {type(w.criterion).__name__}"
+        w.on_loss(self._before)
 
     def _before(self, args) -> None:
         if len(self.batches) >= _BATCHES or len(args) < 2 or not torch.is_grad_enabled():

@@ -1,4 +1,5 @@
-"""scheduler-before-optimizer: `scheduler.step()` called before the first `optimizer.step()`.
+"""scheduler-before-optimizer: `scheduler.last_epoch` advanced before the first optimizer step.
+
 
 Since PyTorch 1.1 this skips the schedule's first value ("How to adjust learning rate" in the
 torch.optim docs). PyTorch warns once, easily lost in a log; the watch reads the scheduler's
@@ -8,17 +9,20 @@ public `last_epoch` counter when the first optimizer step is about to run. Needs
 
 from __future__ import annotations
 
+from assertions.check import Check
+
 CHECK = "scheduler-before-optimizer"
 
 
-class SchedulerBeforeOptimizer:
+class SchedulerBeforeOptimizer(Check):
     id = CHECK
+    needs = ('scheduler',)
+    earliest = '0'
 
-    def attach(self, w) -> None:
+    def attach(self, w):
         self.w = w
-        if w.scheduler is not None:
-            self.start = w.scheduler.last_epoch
-            w.on_step(self._before_step)
+        self.start = w.scheduler.last_epoch
+        w.on_step(self._before_step)
 
     def _before_step(self, step: int) -> None:
         if step != 0:

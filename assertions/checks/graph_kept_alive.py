@@ -1,4 +1,5 @@
-"""graph-kept-alive: autograd graphs of earlier steps still referenced (`total_loss += loss`).
+"""graph-kept-alive: autograd graphs of steps <= k-2 still alive at step k (a running total or a list holds the loss).
+
 
 Accumulating the loss tensor instead of `loss.item()` keeps every step's graph reachable, so
 memory held grows with the number of steps (PyTorch FAQ, "My model reports cuda runtime
@@ -12,6 +13,8 @@ from __future__ import annotations
 import weakref
 
 import torch
+
+from assertions.check import Check
 
 CHECK = "graph-kept-alive"
 
@@ -33,10 +36,11 @@ def _first_grad_fn(output):
     return None
 
 
-class GraphKeptAlive:
+class GraphKeptAlive(Check):
     id = CHECK
+    earliest = '2'
 
-    def attach(self, w) -> None:
+    def attach(self, w):
         self.w = w
         self.tagged: list = []  # (step, weakref to the sentinel)
         w.on_forward(after=self._after_forward)

@@ -1,4 +1,5 @@
-"""train-mode-in-eval: dropout (or batch norm) still in training mode during evaluation.
+"""train-mode-in-eval: dropout that still drops while the model is in eval mode (functional `F.dropout` without `training=self.training`), or a `torch.no_grad()` forward with dropout/batch norm in training mode.
+
 
 Two ways it happens: a functional `F.dropout(x, p)` whose `training` argument is left at its
 default True, so `model.eval()` cannot turn it off (pytorch/pytorch#26338); or `model.eval()`
@@ -15,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
+
+from assertions.check import Check
 
 CHECK = "train-mode-in-eval"
 _DROPOUTS = (F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.feature_alpha_dropout)
@@ -39,10 +42,11 @@ class _DropoutSpy(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-class TrainModeInEval:
+class TrainModeInEval(Check):
     id = CHECK
+    earliest = 'the step after which evaluation runs'
 
-    def attach(self, w) -> None:
+    def attach(self, w):
         self.w = w
         self.spy = None
         self.done = False

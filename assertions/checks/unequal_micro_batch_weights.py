@@ -1,4 +1,5 @@
-"""unequal-micro-batch-weights: accumulated micro-batches weighted per batch, not per sample.
+"""unequal-micro-batch-weights: accumulated micro-batches whose per-sample weight differs (the loss's scale over the count it averaged).
+
 
 With gradient accumulation, `criterion(out, y) / k` gives every micro-batch the same weight.
 When micro-batches hold different numbers of samples (a short last batch, or a different
@@ -15,9 +16,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from assertions.check import Check
+from assertions.checks.loss_shape_mismatch import ELEMENTWISE
+
 CHECK = "unequal-micro-batch-weights"
 _CLASS_INDEX = (nn.CrossEntropyLoss, nn.NLLLoss)
-_ELEMENTWISE = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss)
 
 
 def _averaged_count(criterion, scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -29,17 +32,20 @@ def _averaged_count(criterion, scores: torch.Tensor, target: torch.Tensor) -> to
     return torch.tensor(torch.broadcast_shapes(scores.shape, target.shape).numel())
 
 
-class UnequalMicroBatchWeights:
+class UnequalMicroBatchWeights(Check):
     id = CHECK
+    needs = ('criterion', 'accumulation')
+    earliest = 'the first step after such a window'
 
-    def attach(self, w) -> None:
+    def attach(self, w):
         self.w = w
         self.window: list = []  # ((scores, target), the scale the loss was multiplied by) per backward
         self.pending = None
-        if (w.accumulation_steps > 1 and isinstance(w.criterion, _CLASS_INDEX + _ELEMENTWISE)
-                and w.criterion.reduction in ("mean", "sum")):
-            w.on_loss(self._before, self._after)
-            w.on_step(self._before_step)
+        if not (isinstance(w.criterion, _CLASS_INDEX + ELEMENTWISE) and w.criterion.reduction in ("mean", "sum")):
+            return (f"reads torch.nn classification or elementwise losses with reduction 'mean' or 'sum'; "
+                    f"criterion is {type(w.criterion).__name__}")
+        w.on_loss(self._before, self._after)
+        w.on_step(self._before_step)
 
     def _before(self, args) -> None:
         self.pending = None

@@ -1,4 +1,5 @@
-"""tiny-input-range: image inputs whose values span almost nothing (scaled by 1/255 twice).
+"""tiny-input-range: an image batch (N, C, H, W) whose values span <= 0.02: divided by 255 twice.
+
 
 `ToTensor()` already maps pixels to [0, 1]; dividing by 255 again leaves the whole batch within
 1/255 (after Normalize, within about 0.013), and learning crawls. Images scaled correctly span
@@ -10,14 +11,17 @@ from __future__ import annotations
 
 import torch
 
+from assertions.check import Check
+
 CHECK = "tiny-input-range"
 _SPAN = 0.02
 
 
-class TinyInputRange:
+class TinyInputRange(Check):
     id = CHECK
+    earliest = '0'
 
-    def attach(self, w) -> None:
+    def attach(self, w):
         self.w = w
         self.checked = False
         w.on_forward(self._before)

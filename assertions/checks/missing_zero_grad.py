@@ -1,4 +1,5 @@
-"""missing-zero-grad: an optimizer step uses gradients that an earlier step already consumed.
+"""missing-zero-grad: a step's gradients still hold a gradient an earlier step already used, or more backward passes than `accumulation_steps`.
+
 
 Evidence is read from what PyTorch does, not from which API was called, so every correct way
 to clear gradients passes: optimizer.zero_grad() (set_to_none True or False), model.zero_grad(),
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
+
+from assertions.check import Check
 
 CHECK = "missing-zero-grad"
 
@@ -34,10 +37,11 @@ class _GradState:
         return self.ref is not None and self.ref() is grad and grad._version == self.version
 
 
-class MissingZeroGrad:
+class MissingZeroGrad(Check):
     id = CHECK
+    earliest = '1'
 
-    def attach(self, w) -> None:
+    def attach(self, w):
         self.w = w
         self.limit = w.accumulation_steps
         self.states: dict[int, _GradState] = {}

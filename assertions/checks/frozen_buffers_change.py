@@ -1,4 +1,5 @@
-"""frozen-buffers-change: a frozen module's buffers change (batch norm left in training mode).
+"""frozen-buffers-change: modules whose parameters are all frozen but whose buffers change (batch norm in training mode).
+
 
 `requires_grad_(False)` stops gradients, not running statistics: a "frozen" backbone in
 training mode keeps updating its batch-norm running mean and variance every forward
@@ -10,13 +11,16 @@ its `num_batches_tracked` counter is bumped on every training forward, so the mo
 
 from __future__ import annotations
 
+from assertions.check import Check
+
 CHECK = "frozen-buffers-change"
 
 
-class FrozenBuffersChange:
+class FrozenBuffersChange(Check):
     id = CHECK
+    earliest = '0'
 
-    def attach(self, w) -> None:
+    def attach(self, w):
         self.w = w
         self.versions = {}
         for name, module in w.model.named_modules():

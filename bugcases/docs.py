@@ -1,0 +1,76 @@
+"""The README's catalog tables, written from the catalogs: `python -m bugcases docs [--check]`.
+
+Each table lives between `<!-- begin: NAME -->` and `<!-- end: NAME -->` in README.md; the text
+between the markers is replaced, everything else is left as written. `--check` rewrites nothing
+and exits 1 when a table is stale, so a test (and CI) notices a case or check added without its row.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bugcases.errors import BugcasesError
+from bugcases.registry import all_cases
+from bugcases.results import write_text_atomic
+
+
+def cases_table() -> str:
+    lines = ["| id | the bug | variants | documented | checks that fire (step) |", "| --- | --- | --- | --- | --- |"]
+    for case in all_cases():
+        fires = sorted({f"`{e.check}` ({e.at_step if e.at_step is not None else 'any'})"
+                        for e in case.expects if e.fires_on})
+        where = "; 2 processes" if case.distributed else ""
+        lines.append(f"| `{case.id}` | {case.title} ([source]({case.source})){where} | "
+                     f"{', '.join(case.variant_names)} | {case.documented} | {', '.join(fires) or '-'} |")
+    return "\n".join(lines)
+
+
+def checks_table() -> str:
+    from assertions.checks import CHECKS, FUNCTION_CHECKS
+
+    lines = ["| check id | severity | what it sees | needs | earliest step reported |", "| --- | --- | --- | --- | --- |"]
+    for check in CHECKS.values():
+        needs = ", ".join(NEED_LABELS[n] for n in check.needs) or "-"
+        lines.append(f"| `{check.id}` | {check.severity} | {_cell(check.summary())} | {needs} | {check.earliest} |")
+    for check_id, function in FUNCTION_CHECKS.items():
+        lines.append(f"| `{check_id}` | error | a hand-written gradient against autograd's, with the ratio read "
+                     f"(call `{function}`) | - | 0 |")
+    return "\n".join(lines)
+
+
+NEED_LABELS = {"criterion": "`criterion=`", "scheduler": "`scheduler=`", "accumulation": "`accumulation_steps=k`, k > 1",
+               "optimizer": "an optimizer", "distributed": "`torch.distributed`, > 1 rank"}
+TABLES = {"cases": cases_table, "checks": checks_table}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").rstrip(".")
+
+
+def render(text: str) -> str:
+    for name, build in TABLES.items():
+        pattern = re.compile(rf"(<!-- begin: {name} -->\n)(?:.*?\n)?(<!-- end: {name} -->)", re.S)
+        if not pattern.search(text):
+            raise BugcasesError(f"README has no '<!-- begin: {name} -->' ... '<!-- end: {name} -->' markers")
+        text = pattern.sub(lambda m: m.group(1) + build() + "\n" + m.group(2), text)
+    return text
+
+
+def update(readme: str, check: bool) -> int:
+    path = Path(readme)
+    try:
+        old = path.read_text()
+    except OSError as exc:
+        raise BugcasesError(f"cannot read {readme}: {exc.strerror or exc}; pass --readme PATH") from None
+    new = render(old)
+    if check:
+        if new != old:
+            print(f"{readme}: the case or check tables are stale; run `python -m bugcases docs` to rewrite them")
+            return 1
+        print(f"{readme}: tables match the catalogs ({len(all_cases())} cases)")
+        return 0
+    if new != old:
+        write_text_atomic(path, new)
+    print(f"{readme}: tables written from the catalogs")
+    return 0
