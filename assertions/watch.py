@@ -98,9 +98,16 @@ class Watch:
     def name_of(self, param: torch.Tensor) -> str:
         return self.names.get(id(param), "<parameter outside the model>")
 
-    def report(self, check: str, step: int, message: str) -> None:
+    def report(self, check: str, step: int, message: str, severity: Optional[str] = None) -> None:
+        """Record the first finding of `check`; `severity` overrides the check's own for this one."""
         if all(f.check != check for f in self.findings):
-            self.findings.append(Finding(check, step, message, self._severity.get(check, "error")))
+            self.findings.append(Finding(check, step, message, severity or self._severity.get(check, "error")))
+
+    def hook(self, register: Callable[[Callable], object], fn: Callable) -> None:
+        """Any other PyTorch hook: `register(callback)` returns its handle, e.g.
+        `w.hook(module.register_forward_hook, fn)`. The callback runs guarded (it returns None and
+        never raises into the loop) and is removed when the watch stops."""
+        self._handles.append(register(self._guard(fn)))
 
     def _guard(self, fn: Callable) -> Callable:
         """`fn` as the check now attaching owns it: a fault of the check never reaches the user's loop.
