@@ -41,12 +41,16 @@ class Finding:
 
 
 class Watch:
-    """Attach checks to a model and optimizer; collect their findings (first one per check)."""
+    """Attach checks to a model and optimizer; collect their findings (first one per check).
+
+    Without an optimizer (`watch(model)`), for loops that update parameters by hand
+    (`p.data.add_(p.grad, alpha=-lr)`), a step is read from the parameters themselves: at each
+    training forward, one fused norm per parameter tells whether they changed since the last one."""
 
     def __init__(
         self,
         model: nn.Module,
-        optimizer: torch.optim.Optimizer,
+        optimizer: Optional[torch.optim.Optimizer] = None,
         *,
         accumulation_steps: int = 1,
         expected_input_size: Optional[int | Sequence[int]] = None,
@@ -56,15 +60,16 @@ class Watch:
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"watch: model must be a torch.nn.Module, got {type(model).__name__}")
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(f"watch: optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"watch: optimizer must be a torch.optim.Optimizer (or None for a loop that updates "
+                            f"parameters by hand), got {type(optimizer).__name__}")
         if isinstance(accumulation_steps, bool) or not isinstance(accumulation_steps, int) or accumulation_steps < 1:
             raise ValueError(f"watch: accumulation_steps must be a whole number >= 1, got {accumulation_steps!r}")
         if criterion is not None and not callable(criterion):
             raise TypeError(f"watch: criterion must be the loss function the loop calls, got {type(criterion).__name__}")
-        if scheduler is not None and not isinstance(getattr(scheduler, "last_epoch", None), int):
-            raise TypeError(
-                f"watch: scheduler must be a torch.optim.lr_scheduler scheduler, got {type(scheduler).__name__}")
+        if scheduler is not None and not callable(getattr(scheduler, "step", None)):
+            raise TypeError(f"watch: scheduler must be a learning-rate scheduler with a step() method "
+                            f"(torch.optim.lr_scheduler, timm), got {type(scheduler).__name__}")
         self.model = model
         self.optimizer = optimizer
         self.criterion = criterion  # hooked when it is an nn.Module (nn.CrossEntropyLoss(), ...)
@@ -76,7 +81,10 @@ class Watch:
         self.names = {id(p): name for name, p in model.named_parameters()}
         if not self.names:
             raise ValueError("watch: the model has no parameters; pass the model whose parameters the optimizer trains")
-        self.optimized = [p for group in optimizer.param_groups for p in group["params"]]
+        if optimizer is None:  # parameters updated by hand: the trainable ones are the ones updated
+            self.optimized = [p for p in model.parameters() if p.requires_grad]
+        else:
+            self.optimized = [p for group in optimizer.param_groups for p in group["params"]]
         if not any(id(p) in self.names for p in self.optimized):
             raise ValueError(
                 "watch: the optimizer holds none of the model's parameters; "
@@ -93,6 +101,7 @@ class Watch:
         self._severity = {c.id: c.severity for c in self.checks}
         self._broken: set = set()  # checks that hit an internal error: off from then on
         self._attaching = None  # the check whose attach() is running (its callbacks are guarded as its own)
+        self._fingerprint = None  # without an optimizer: the parameters' norms at the last training forward
 
     # --- what checks call -----------------------------------------------------------------
     def name_of(self, param: torch.Tensor) -> str:
@@ -181,6 +190,8 @@ class Watch:
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "Watch":
+        if self.optimizer is None:  # registered first, so the checks' forward hooks see the new step
+            self._handles.append(self.model.register_forward_pre_hook(self._manual_step))
         for check in self.checks:
             reason = check.missing(self)
             if reason is None:
@@ -196,13 +207,29 @@ class Watch:
                 self.active.append(check.id)
             else:
                 self.inactive.append((check.id, reason))
-        self._handles.append(self.optimizer.register_step_pre_hook(self._before_step))
-        self._handles.append(self.optimizer.register_step_post_hook(self._after_step))
+        if self.optimizer is not None:
+            self._handles.append(self.optimizer.register_step_pre_hook(self._before_step))
+            self._handles.append(self.optimizer.register_step_post_hook(self._after_step))
         return self
+
+    def _manual_step(self, module=None, args=None) -> None:
+        """Without an optimizer: if the trainable parameters changed since the last training
+        forward, a step ran in between; the step hooks run now (gradients are read as the last
+        backward left them, which is what a hand-written update reads)."""
+        if module is not None and (not module.training or not torch.is_grad_enabled()):
+            return
+        with torch.no_grad():
+            norms = torch.stack([n.to(torch.float64) for n in torch._foreach_norm([p.detach() for p in self.optimized])])
+        previous, self._fingerprint = self._fingerprint, norms
+        if previous is not None and bool((norms != previous).any()):
+            self._before_step(None, (), {})
+            self._after_step(None, (), {})
 
     def stop(self) -> None:
         """Complete the checks' work in flight, then remove every hook, whatever a check does."""
         try:
+            if self.optimizer is None and self._fingerprint is not None:
+                self._manual_step()  # an update after the last forward
             for check in self.checks:
                 if check.id in self.active:
                     self._attaching = check
@@ -269,10 +296,12 @@ def _bind(fn: Callable, param: torch.Tensor) -> Callable:
     return hook
 
 
-def watch(model: nn.Module, optimizer: torch.optim.Optimizer, *, accumulation_steps: int = 1,
+def watch(model: nn.Module, optimizer: Optional[torch.optim.Optimizer] = None, *, accumulation_steps: int = 1,
           expected_input_size: Optional[int | Sequence[int]] = None, criterion: Optional[Callable] = None,
           scheduler: Optional[object] = None, checks: Optional[Iterable] = None) -> Watch:
     """Watch a training loop: `with watch(model, optimizer) as w: ...`, then `w.assert_clean()`.
+
+    `watch(model)` alone watches a loop that updates the parameters by hand (no optimizer).
 
     Pass the loop's `criterion` (an nn.Module loss) and `scheduler` to enable the checks that
     look at what the loss receives and at the learning-rate schedule."""

@@ -49,7 +49,8 @@ class Expect:
     fires_on: tuple = ()
     silent_on: tuple = ()
     at_step: Optional[int] = None
-    steps: int = 4  # optimizer steps the check needs to see (the test runs this many)
+    steps: int = 4  # optimizer steps per epoch the check needs to see (the test runs this many)
+    epochs: int = 1  # epochs the check needs (a bug that shows when an epoch starts again)
 
     def __post_init__(self) -> None:
         from assertions.checks import KNOWN_IDS

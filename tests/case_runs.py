@@ -14,10 +14,11 @@ def run(case_id: str, variant: str, config: RunConfig):
     return get_case(case_id).run(variant, config)
 
 
-def detection_run(case_id: str, variant: str, steps: int):
-    """A few optimizer steps of the quick tier: enough for the watch's checks, cheap."""
+def detection_run(case_id: str, variant: str, steps: int, epochs: int = 1):
+    """A few optimizer steps of the quick tier (per epoch, in `epochs` epochs): enough for the
+    watch's checks, cheap."""
     quick = get_case(case_id).config("quick")
-    return run(case_id, variant, quick.replace(epochs=1, max_steps=min(steps, quick.max_steps or steps)))
+    return run(case_id, variant, quick.replace(epochs=epochs, max_steps=min(steps, quick.max_steps or steps)))
 
 
 def claim_runs(case_id: str, claim_name: str, seed: int, tier: str = "quick") -> dict:

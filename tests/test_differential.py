@@ -26,7 +26,7 @@ def _expectations():
 
 @pytest.mark.parametrize("case_id, variant, expect, fires", list(_expectations()))
 def test_check_on_variant(case_id, variant, expect, fires):
-    result = detection_run(case_id, variant, expect.steps)
+    result = detection_run(case_id, variant, expect.steps, expect.epochs)
     finding = next((f for f in result.findings if f["check"] == expect.check), None)
     if fires:
         assert finding is not None, (
@@ -43,18 +43,19 @@ def test_check_on_variant(case_id, variant, expect, fires):
 def _catalog():
     for case in all_cases():
         for variant in case.variant_names:
-            steps = max([e.steps for e in case.expects] or [4])
-            yield pytest.param(case.id, variant, steps, id=f"{case.id}-{variant}",
+            steps = max((e.steps for e in case.expects), default=4)
+            epochs = max((e.epochs for e in case.expects), default=1)
+            yield pytest.param(case.id, variant, steps, epochs, id=f"{case.id}-{variant}",
                                marks=[pytest.mark.quick, pytest.mark.bugcase(case.id)])
 
 
-@pytest.mark.parametrize("case_id, variant, steps", list(_catalog()))
-def test_no_unexpected_check_fires(case_id, variant, steps):
+@pytest.mark.parametrize("case_id, variant, steps, epochs", list(_catalog()))
+def test_no_unexpected_check_fires(case_id, variant, steps, epochs):
     """The false-positive test over the whole catalog: only the expected checks ever fire."""
     from bugcases.registry import get_case
 
     expected = {e.check for e in get_case(case_id).expects if variant in e.fires_on}
-    result = detection_run(case_id, variant, steps)
+    result = detection_run(case_id, variant, steps, epochs)
     unexpected = [f for f in result.findings if f["check"] not in expected]
     assert not unexpected, f"{case_id} {variant}: expected only {sorted(expected) or 'no checks'}, found {unexpected}"
 

@@ -89,3 +89,55 @@ def test_the_check_is_off_outside_a_process_group():
         model(torch.randn(4, 3)).sum().backward()
         w.optimizer.step()
     w.assert_clean()
+
+
+def _hand_averaged_loop(rank, world_size, divide):
+    """The distributed tutorial's average_gradients(), with or without its `/= world_size`."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    g = torch.Generator().manual_seed(rank)
+    with watch(model, optimizer) as w:
+        for _ in range(3):
+            x, y = torch.randn(8, 6, generator=g), torch.randint(0, 3, (8,), generator=g)
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            for p in model.parameters():
+                dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+                if divide:
+                    p.grad /= world_size
+            optimizer.step()
+    return [(f.check, f.step, f.severity) for f in w.findings]
+
+
+@pytest.mark.parametrize("divide", [False, True], ids=["sum", "sum-then-divide"])
+def test_gradient_sum_not_mean_on_a_users_hand_averaged_loop(divide):
+    per_rank = launch(_hand_averaged_loop, 2, (divide,))
+    assert per_rank == ([[]] * 2 if divide else [[("gradient-sum-not-mean", 0, "error")]] * 2)
+
+
+def _sampler_loop(rank, world_size, set_epoch):
+    from torch.utils.data import DataLoader, TensorDataset
+    from torch.utils.data.distributed import DistributedSampler
+
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(64, 6), torch.randint(0, 3, (64,)))
+    sampler = DistributedSampler(data, num_replicas=world_size, rank=rank, shuffle=True, seed=0)
+    model = DDP(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with watch(model, optimizer) as w:
+        for epoch in range(3):
+            if set_epoch:
+                sampler.set_epoch(epoch)
+            for x, y in DataLoader(data, batch_size=8, sampler=sampler):
+                optimizer.zero_grad()
+                nn.functional.cross_entropy(model(x), y).backward()
+                optimizer.step()
+    return [(f.check, f.step, f.severity) for f in w.findings]
+
+
+@pytest.mark.parametrize("set_epoch", [False, True], ids=["no-set_epoch", "set_epoch"])
+def test_same_order_every_epoch_on_a_users_ddp_loop(set_epoch):
+    """4 batches per rank per epoch: the second epoch's second batch (step 5) shows the replay."""
+    per_rank = launch(_sampler_loop, 2, (set_epoch,))
+    assert per_rank == ([[]] * 2 if set_epoch else [[("same-order-every-epoch", 5, "error")]] * 2)

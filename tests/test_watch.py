@@ -52,13 +52,14 @@ def test_accumulation_without_clearing_fires(k):
     assert w.fired("missing-zero-grad").step == 1
 
 
-def test_accumulating_more_than_declared_fires_at_step_0():
+def test_several_backward_passes_into_one_cleared_step_are_not_stale_gradients():
+    """More passes than declared, but each step's gradient is fresh (a multi-loss step, a GAN's
+    discriminator): not missing-zero-grad, whose bug is a gradient an earlier step already used."""
     model = make_mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    with watch(model, optimizer, accumulation_steps=2) as w:
+    with watch(model, optimizer) as w:
         loop(model, optimizer, batches(8), clear="optimizer", at="end", step_every=4, every=4)
-    finding = w.fired("missing-zero-grad")
-    assert finding.step == 0 and "4 backward passes" in finding.message
+    assert w.fired("missing-zero-grad") is None
 
 
 @pytest.mark.parametrize("make_optimizer", [

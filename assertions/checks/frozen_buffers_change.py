@@ -1,6 +1,9 @@
 """frozen-buffers-change: modules whose parameters are all frozen but whose buffers change (batch norm in training mode).
 
-
+A warning: the PyTorch transfer-learning tutorial's fixed feature extractor does this on
+purpose (frozen backbone, model in train() mode), and it can be harmless there. It matters when
+the frozen part must keep the statistics it was trained with: a pretrained backbone that
+should behave at evaluation as it did before, a small or shifted fine-tuning set.
 `requires_grad_(False)` stops gradients, not running statistics: a "frozen" backbone in
 training mode keeps updating its batch-norm running mean and variance every forward
 (pytorch/pytorch#86590). The watch records the version counter of each buffer of modules
@@ -18,7 +21,8 @@ CHECK = "frozen-buffers-change"
 
 class FrozenBuffersChange(Check):
     id = CHECK
-    earliest = '0'
+    severity = "warning"
+    earliest = "0"
 
     def attach(self, w):
         self.w = w
@@ -42,4 +46,5 @@ class FrozenBuffersChange(Check):
             self.w.report(CHECK, step, (
                 f"frozen modules changed their buffers: {', '.join(changed[:3])}{more}; their parameters are "
                 "frozen but the modules run in training mode, so batch norm keeps updating its running "
-                "statistics; call .eval() on the frozen part after model.train()"))
+                "statistics; this matters when the frozen part must keep its pretrained statistics: then "
+                "call .eval() on the frozen part after model.train()"))

@@ -21,7 +21,8 @@ def _names(w, params, most: int = 4) -> str:
 
 class FrozenParameters(Check):
     id = CHECK
-    earliest = '0'
+    needs = ("optimizer",)
+    earliest = "0"
 
     def attach(self, w):
         self.w = w

@@ -38,7 +38,7 @@ def _first_grad_fn(output):
 
 class GraphKeptAlive(Check):
     id = CHECK
-    earliest = '2'
+    earliest = "2"
 
     def attach(self, w):
         self.w = w

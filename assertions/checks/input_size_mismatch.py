@@ -32,7 +32,7 @@ def native_input_size(model, declared=None) -> Optional[tuple]:
 
 class InputSizeMismatch(Check):
     id = CHECK
-    earliest = '0, before the first step completes'
+    earliest = "0, before the first step completes"
 
     def attach(self, w):
         self.w = w

@@ -1,7 +1,9 @@
-"""missing-zero-grad: a step's gradients still hold a gradient an earlier step already used, or more backward passes than `accumulation_steps`.
+"""missing-zero-grad: a step's gradients still hold a gradient that an earlier step already used.
 
-
-Evidence is read from what PyTorch does, not from which API was called, so every correct way
+Several backward passes into one step are not the bug (a GAN discriminator's real and fake
+losses, auxiliary losses, intended accumulation): the bug is a gradient that a previous
+optimizer step (or hand-written update) consumed and that nobody cleared, so the step counts it
+again. Evidence is read from what PyTorch does, not from which API was called, so every correct way
 to clear gradients passes: optimizer.zero_grad() (set_to_none True or False), model.zero_grad(),
 `p.grad = None`, clearing at the end of the iteration. Per parameter we follow the .grad tensor
 (its identity and version counter): if it was not replaced, set to None or modified since the
@@ -39,11 +41,10 @@ class _GradState:
 
 class MissingZeroGrad(Check):
     id = CHECK
-    earliest = '1'
+    earliest = "1"
 
     def attach(self, w):
         self.w = w
-        self.limit = w.accumulation_steps
         self.states: dict[int, _GradState] = {}
         w.on_gradient(self._before_accumulate, self._after_accumulate)
         w.on_step(self._before_step, self._after_step)
@@ -69,27 +70,39 @@ class MissingZeroGrad(Check):
     def _before_step(self, step: int) -> None:
         for param in self.w.optimized:
             state = self.states.get(id(param))
-            if state is None or param.grad is None:
+            if state is None or param.grad is None or state.consumed_by is None:
                 continue
-            name = self.w.name_of(param)
-            if state.consumed_by is not None:
-                fresh = state.backward_passes - state.consumed_passes
-                self.w.report(CHECK, step, (
-                    f"grad of {name} is the sum of {state.backward_passes} backward passes: "
-                    f"{state.consumed_passes} already used by step {state.consumed_by} and {fresh} new; "
-                    "gradients were not cleared (optimizer.zero_grad()) between the steps"))
-                return
-            if state.backward_passes > self.limit:
-                self.w.report(CHECK, step, (
-                    f"grad of {name} accumulates {state.backward_passes} backward passes, more than "
-                    f"accumulation_steps={self.limit}; gradients were not cleared every "
-                    f"{self.limit} micro-batch(es)"))
-                return
+            fresh = state.backward_passes - state.consumed_passes
+            self.w.report(self.id, step, (
+                f"grad of {self.w.name_of(param)} is the sum of {state.backward_passes} backward passes: "
+                f"{state.consumed_passes} already used by step {state.consumed_by} and {fresh} new; "
+                "gradients were not cleared (optimizer.zero_grad()) between the steps"))
+            return
 
-    def _after_step(self, step: int) -> None:
+    def _cleared_since_backward(self) -> set:
+        """Without an optimizer the step is found late (at the next forward): ids of the parameters
+        whose gradient was replaced or zeroed since the backward that the update read. Rescaled in
+        place (clip_grad_norm_) is not cleared. One fused norm for all that changed."""
+        cleared, changed = set(), []
         for param in self.w.optimized:
             state = self.states.get(id(param))
-            if state is None or param.grad is None:
+            if state is None or param.grad is None or state.unchanged(param.grad):
+                continue
+            if state.ref is None or state.ref() is not param.grad:
+                cleared.add(id(param))
+            else:
+                changed.append(param)
+        if changed:
+            norms = torch._foreach_norm([p.grad for p in changed])
+            zero = torch.stack([n == 0 for n in norms]).tolist()
+            cleared.update(id(p) for p, z in zip(changed, zero) if z)
+        return cleared
+
+    def _after_step(self, step: int) -> None:
+        cleared = self._cleared_since_backward() if self.w.optimizer is None else set()
+        for param in self.w.optimized:
+            state = self.states.get(id(param))
+            if state is None or param.grad is None or id(param) in cleared:
                 continue
             if state.consumed_by is None:
                 state.consumed_by, state.consumed_passes = step, state.backward_passes

@@ -18,7 +18,7 @@ CHECK = "non-finite-gradient"
 
 class NonFiniteGradient(Check):
     id = CHECK
-    earliest = 'the first such step'
+    earliest = "the first such step"
 
     def attach(self, w):
         self.w = w

@@ -30,7 +30,7 @@ def fingerprint(params: list) -> torch.Tensor:
 class RankDivergence(Check):
     id = CHECK
     needs = ('distributed',)
-    earliest = 'the first step whose parameters differ'
+    earliest = "the first step whose parameters differ"
 
     def attach(self, w):
         self.w = w

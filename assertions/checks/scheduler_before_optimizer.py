@@ -16,11 +16,14 @@ CHECK = "scheduler-before-optimizer"
 
 class SchedulerBeforeOptimizer(Check):
     id = CHECK
-    needs = ('scheduler',)
-    earliest = '0'
+    needs = ("scheduler", "optimizer")
+    earliest = "0"
 
     def attach(self, w):
         self.w = w
+        if not isinstance(getattr(w.scheduler, "last_epoch", None), int):
+            return (f"reads the scheduler's last_epoch counter; {type(w.scheduler).__name__} has none "
+                    "(timm's schedulers take the epoch as an argument)")
         self.start = w.scheduler.last_epoch
         w.on_step(self._before_step)
 

@@ -1,8 +1,10 @@
-"""softmax-before-cross-entropy: `nn.CrossEntropyLoss`/`nn.NLLLoss` receive rows that are non-negative and sum to 1.
+"""softmax-before-cross-entropy: a cross-entropy loss receives rows that are non-negative and sum to 1.
 
 nn.CrossEntropyLoss applies log-softmax itself; rows that are already non-negative and sum to 1
 mean softmax ran twice, and the loss cannot fall below log(1 + (C-1)/e). nn.NLLLoss wants
-log-probabilities; probabilities there are the same mistake. The mistake is in the code, so it
+log-probabilities; probabilities there are the same mistake. Loss modules outside torch.nn whose
+name says cross-entropy (timm's LabelSmoothingCrossEntropy) apply log-softmax too and are read
+the same way. The mistake is in the code, so it
 shows on every call: the first few training calls are read, from step 0.
 """
 
@@ -18,6 +20,13 @@ from assertions.check import Check
 _CALLS_CHECKED = 4
 
 
+def _expects_logits_or_log_probs(criterion) -> bool:
+    """torch.nn's classification losses, and loss modules named *CrossEntropy* (timm's
+    LabelSmoothingCrossEntropy, a user's own): they apply log-softmax themselves."""
+    return isinstance(criterion, (nn.CrossEntropyLoss, nn.NLLLoss)) or (
+        isinstance(criterion, nn.Module) and "crossentropy" in type(criterion).__name__.lower())
+
+
 class SoftmaxBeforeCrossEntropy(Check):
     id = "softmax-before-cross-entropy"
     needs = ("criterion",)
@@ -26,8 +35,9 @@ class SoftmaxBeforeCrossEntropy(Check):
     def attach(self, w):
         self.w = w
         self.calls = 0
-        if not isinstance(w.criterion, (nn.CrossEntropyLoss, nn.NLLLoss)):
-            return f"reads nn.CrossEntropyLoss/nn.NLLLoss inputs; criterion is {type(w.criterion).__name__}"
+        if not _expects_logits_or_log_probs(w.criterion):
+            return (f"reads the inputs of cross-entropy losses (nn.CrossEntropyLoss, nn.NLLLoss, or a module named "
+                    f"*CrossEntropy* such as timm's); criterion is {type(w.criterion).__name__}")
         w.on_loss(self._before)
 
     def _before(self, args) -> None:
@@ -45,5 +55,5 @@ class SoftmaxBeforeCrossEntropy(Check):
             self.w.report(self.id, self.w.step, (
                 f"{kind} receives rows that are non-negative and sum to 1 (probabilities, {classes} classes): "
                 f"softmax is applied before a loss that expects "
-                f"{'logits' if kind == 'CrossEntropyLoss' else 'log-probabilities'}; remove the softmax "
+                f"{'log-probabilities' if kind == 'NLLLoss' else 'logits'}; remove the softmax "
                 f"(the loss cannot fall below {math.log1p((classes - 1) / math.e):.3f})"))

@@ -19,7 +19,7 @@ _SPAN = 0.02
 
 class TinyInputRange(Check):
     id = CHECK
-    earliest = '0'
+    earliest = "0"
 
     def attach(self, w):
         self.w = w

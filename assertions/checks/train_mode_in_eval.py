@@ -44,7 +44,7 @@ class _DropoutSpy(TorchFunctionMode):
 
 class TrainModeInEval(Check):
     id = CHECK
-    earliest = 'the step after which evaluation runs'
+    earliest = "the step after which evaluation runs"
 
     def attach(self, w):
         self.w = w

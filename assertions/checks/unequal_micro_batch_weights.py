@@ -34,8 +34,8 @@ def _averaged_count(criterion, scores: torch.Tensor, target: torch.Tensor) -> to
 
 class UnequalMicroBatchWeights(Check):
     id = CHECK
-    needs = ('criterion', 'accumulation')
-    earliest = 'the first step after such a window'
+    needs = ("criterion", "accumulation")
+    earliest = "the first step after such a window"
 
     def attach(self, w):
         self.w = w
@@ -56,7 +56,16 @@ class UnequalMicroBatchWeights(Check):
         inputs, self.pending = self.pending, None
         if inputs is None or not isinstance(loss, torch.Tensor) or not loss.requires_grad or loss.dim() != 0:
             return
-        loss.register_hook(lambda grad: self.window.append((inputs, grad.detach())))
+        loss.register_hook(lambda grad: self._backward_reaches_loss(inputs, grad))
+
+    def _backward_reaches_loss(self, inputs, grad) -> None:
+        """A backward pass starts at this loss. If this watch's gradients were cleared since the
+        last one, a new window starts: a loss of another model sharing the criterion (a GAN's
+        generator step through the discriminator) lands in a window its zero_grad then closes."""
+        reference = self.w.optimized[0] if self.w.optimized else None
+        if reference is not None and (reference.grad is None or not bool(reference.grad.any())):
+            self.window = []
+        self.window.append((inputs, grad.detach()))
 
     def _count(self, scores, target) -> torch.Tensor:
         if self.w.criterion.reduction == "sum":

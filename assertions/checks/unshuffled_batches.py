@@ -1,12 +1,12 @@
 """unshuffled-batches: the labels of the first batches arrive in sorted order: the training data is not shuffled.
 
-
 Each batch then holds one or two classes and the model chases the current class
-(Deci-AI/super-gradients#416). Seen from the labels the criterion receives: if the labels of
-the first four batches, read in order, never decrease (or never increase), the data is not
-shuffled. A shuffled set of 4 x 16 labels over four or more classes is sorted with
-negligible probability, so correct loops stay silent; a set where one class is over 95% of the
-data is the one case that can trip it.
+(Deci-AI/super-gradients#416). Seen from the labels the criterion receives: the labels of the
+first batches, read in order until there are at least 48 of them (12 batches of 4, 48 batches
+of 1), never decrease (or never increase). 48 shuffled labels over four or more classes are
+sorted with negligible probability, so correct loops stay silent at any batch size; a set where
+one class is over 95% of the data is the one case that can trip it. Any loss module that takes
+(N, C) scores and (N,) class indices is read, `torch.nn`'s or not.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from torch import nn
 from assertions.check import Check
 
 CHECK = "unshuffled-batches"
-_BATCHES = 4
+_MIN_BATCHES = 4
 _MIN_LABELS = 48
 _MIN_CLASSES = 4
 
@@ -32,34 +32,37 @@ def _entropy(labels: list) -> float:
 
 class UnshuffledBatches(Check):
     id = CHECK
-    needs = ('criterion',)
-    earliest = '3'
+    needs = ("criterion",)
+    earliest = "the batch that brings the count to 48 labels (step 3 at batch 16, 11 at batch 4)"
 
     def attach(self, w):
         self.w = w
         self.batches: list = []
-        if not isinstance(w.criterion, (nn.CrossEntropyLoss, nn.NLLLoss)):
-            return f"reads class labels of nn.CrossEntropyLoss/nn.NLLLoss; criterion is {type(w.criterion).__name__}"
+        self.done = False
+        if not isinstance(w.criterion, nn.Module):
+            return "reads the labels through the criterion's hooks; criterion= must be an nn.Module loss"
         w.on_loss(self._before)
 
     def _before(self, args) -> None:
-        if len(self.batches) >= _BATCHES or len(args) < 2 or not torch.is_grad_enabled():
+        if self.done or len(args) < 2 or not torch.is_grad_enabled():
             return
         scores, target = args[0], args[1]
-        if target.dim() != 1 or target.is_floating_point() or scores.dim() != 2 or scores.shape[1] < _MIN_CLASSES:
-            self.batches = [None] * _BATCHES  # not a plain classification loss: nothing to judge
+        if (not isinstance(target, torch.Tensor) or not isinstance(scores, torch.Tensor) or target.dim() != 1
+                or target.is_floating_point() or scores.dim() != 2 or scores.shape[1] < _MIN_CLASSES):
+            self.done = True  # not a plain classification loss: nothing to judge
             return
         self.batches.append(target.tolist())
-        if len(self.batches) == _BATCHES:
-            self._judge(scores.shape[1])
-
-    def _judge(self, classes: int) -> None:
         labels = [y for batch in self.batches for y in batch]
+        if len(labels) >= _MIN_LABELS and len(self.batches) >= _MIN_BATCHES:
+            self.done = True
+            self._judge(labels, scores.shape[1])
+
+    def _judge(self, labels: list, classes: int) -> None:
         ordered = all(a <= b for a, b in zip(labels, labels[1:])) or all(a >= b for a, b in zip(labels, labels[1:]))
-        if len(labels) >= _MIN_LABELS and ordered:
-            entropy = sum(_entropy(b) for b in self.batches) / _BATCHES
+        if ordered:
+            entropy = sum(_entropy(b) for b in self.batches) / len(self.batches)
             self.w.report(CHECK, self.w.step, (
-                f"the labels of the first {_BATCHES} batches come in sorted order (classes "
-                f"{sorted(set(labels))} of {classes}; mean label entropy per batch {entropy:.2f} nats, "
+                f"the labels of the first {len(self.batches)} batches ({len(labels)} labels) come in sorted order "
+                f"(classes {sorted(set(labels))} of {classes}; mean label entropy per batch {entropy:.2f} nats, "
                 f"{math.log(classes):.2f} for a uniform mix): the training data is not shuffled; "
                 "pass shuffle=True (or a sampler) to the training DataLoader"))

@@ -10,7 +10,7 @@ ordering will be always used." Training runs, just with less randomness than int
 from bugcases.config import RunConfig
 from bugcases.distributed import distributed_variant, rank_setup
 from bugcases.loop import epochs, limited, plain_epoch, watched_run
-from bugcases.registry import BugCase, Claim
+from bugcases.registry import BugCase, Claim, Expect
 
 
 def buggy_epoch_start(sampler, epoch):
@@ -60,6 +60,7 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.1, epochs=5, batch_size=64, train_samples=8192, world_size=2, device="cuda",
                          tier="gpu"),
     },
+    expects=(Expect("same-order-every-epoch", fires_on=("buggy",), silent_on=("fixed",), at_step=3, steps=2, epochs=2),),
     claims=(Claim("buggy repeats one order every epoch, fixed reshuffles", ("buggy", "fixed"),
                   _same_order_every_epoch, measures=("extra.ranks",)),),
     distributed=True,

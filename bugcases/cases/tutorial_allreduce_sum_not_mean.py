@@ -13,7 +13,7 @@ from torch import nn
 from bugcases.config import RunConfig
 from bugcases.distributed import distributed_variant, rank_setup
 from bugcases.loop import epochs, limited, watched_run
-from bugcases.registry import BugCase, Claim
+from bugcases.registry import BugCase, Claim, Expect
 
 
 def buggy_average_gradients(model, world_size):
@@ -92,6 +92,7 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.1, epochs=5, batch_size=64, train_samples=8192, world_size=2, device="cuda",
                          tier="gpu"),
     },
+    expects=(Expect("gradient-sum-not-mean", fires_on=("buggy",), silent_on=("fixed",), at_step=0),),
     claims=(Claim("buggy's gradient is world_size x the full batch's", ("buggy", "fixed"),
                   _gradient_scaled_by_world_size, measures=("extra.ranks",)),),
     distributed=True,
