@@ -251,10 +251,15 @@ class Watch:
         self.stop()
 
     def _before_step(self, optimizer, args, kwargs) -> None:
+        if _closure(args, kwargs) is not None:
+            return  # step(closure): the gradients do not exist yet (LBFGS, Lightning); read after it
         for fn in self._step_pre:
             fn(self.step)
 
     def _after_step(self, optimizer, args, kwargs) -> None:
+        if _closure(args, kwargs) is not None:  # the closure's backward ran inside step(): read it now
+            for fn in self._step_pre:
+                fn(self.step)
         for fn in self._step_post:
             fn(self.step)
         self.step += 1
@@ -287,6 +292,11 @@ class Watch:
             lines = "\n".join(f"  {f}" for f in self.findings)
             note = f"\n{self.inactive_note()}" if self.inactive else ""
             raise AssertionError(f"training loop has {len(failing)} {'finding' if strict else 'error'}(s):\n{lines}{note}")
+
+
+def _closure(args, kwargs):
+    """The closure an optimizer step was given, if any (optimizer.step(closure))."""
+    return kwargs.get("closure", args[0] if args else None) if kwargs is not None else None
 
 
 def _bind(fn: Callable, param: torch.Tensor) -> Callable:

@@ -295,3 +295,23 @@ def test_a_compiled_model_is_watched_and_unchanged():
     watched, w = run(True)
     assert watched == plain
     assert w.fired("missing-zero-grad").step == 2
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda params: torch.optim.LBFGS(params, lr=0.1, max_iter=3),
+    lambda params: torch.optim.SGD(params, lr=0.1),
+], ids=["LBFGS", "SGD-with-closure"])
+def test_a_step_with_a_closure_is_read_after_its_backward(make_optimizer):
+    """pytorch/examples time_sequence_prediction: optimizer.step(closure), the closure zeroes the
+    gradients and runs backward inside step(); the checks read them after it."""
+    model = make_mlp()
+    optimizer = make_optimizer(model.parameters())
+    with watch(model, optimizer) as w:
+        for x, y in batches(4):
+            def closure():
+                optimizer.zero_grad()
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                return loss
+            optimizer.step(closure)
+    assert w.step == 4 and w.errors == [], w.findings
