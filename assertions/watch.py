@@ -45,7 +45,7 @@ class Watch:
 
     Without an optimizer (`watch(model)`), for loops that update parameters by hand
     (`p.data.add_(p.grad, alpha=-lr)`), a step is read from the parameters themselves: at each
-    training forward, one fused norm per parameter tells whether they changed since the last one."""
+    forward, one fused norm per parameter tells whether they changed since the last one."""
 
     def __init__(
         self,
@@ -213,11 +213,9 @@ class Watch:
         return self
 
     def _manual_step(self, module=None, args=None) -> None:
-        """Without an optimizer: if the trainable parameters changed since the last training
-        forward, a step ran in between; the step hooks run now (gradients are read as the last
-        backward left them, which is what a hand-written update reads)."""
-        if module is not None and (not module.training or not torch.is_grad_enabled()):
-            return
+        """Without an optimizer: if the trainable parameters changed since the last forward (training
+        or evaluation), a step ran in between; the step hooks run now (gradients are read as the
+        last backward left them, which is what a hand-written update reads)."""
         with torch.no_grad():
             norms = torch.stack([n.to(torch.float64) for n in torch._foreach_norm([p.detach() for p in self.optimized])])
         previous, self._fingerprint = self._fingerprint, norms

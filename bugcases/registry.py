@@ -131,6 +131,7 @@ class BugCase:
     dataset: Optional[str] = None  # the image format it reads (bugcases.data: "mnist", "cifar10", "cifar100")
     options: Mapping[str, Option] = field(default_factory=dict)  # case-owned settings: name -> Option
     cost_on_cuda: Optional[CostRatio] = None  # measured by `pytest -m gpu`
+    panels: tuple = ()  # what the report draws (bugcases.symptoms.Panel); default: the claims' measures
 
     def __post_init__(self) -> None:
         names = [v.name for v in self.variants]

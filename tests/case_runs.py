@@ -32,13 +32,6 @@ def find_claim(case_id: str, claim_name: str):
     return next(c for c in get_case(case_id).claims if c.name == claim_name)
 
 
-def measure_of(result, measure: str):
-    """A claim's measure (`validation_accuracy`, `extra.KEY`) as the result holds it."""
-    if measure.startswith("extra."):
-        return result.extra.get(measure[len("extra."):])
-    return getattr(result, measure)
-
-
 class ReadRecorder:
     """A Result that notes which measures are read from it (attributes, and keys of `extra`)."""
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from bugcases.registry import all_cases
-from tests.case_runs import ReadRecorder, claim_runs, detection_run, find_claim, measure_of
+from bugcases.symptoms import measure_of
+from tests.case_runs import ReadRecorder, claim_runs, detection_run, find_claim
 
 
 def _expectations():

@@ -15,7 +15,7 @@ from assertions.check import Check
 from assertions.gradients import CHECK as MANUAL_GRADIENT
 
 # Checks that are functions a user calls, not watch checks: id -> the function to call.
-FUNCTION_CHECKS = {MANUAL_GRADIENT: "assertions.gradients.compare_gradient"}
+FUNCTION_CHECKS = {MANUAL_GRADIENT: "assertions.gradients.compare_gradient", "state-dict-not-loaded": "assertions.state_loading.check_loaded"}
 
 
 def _discover() -> dict:

@@ -3,7 +3,9 @@
 With intended accumulation (`watch(..., accumulation_steps=k)`), `optimizer.zero_grad()` moved
 inside the micro-batch loop clears the gradient before every backward, so each step applies
 only the last micro-batch's gradient: the effective batch is k times smaller than intended and
-nothing fails. The watch counts the backward passes that accumulate into one parameter's
+nothing fails. The same shows when the step condition fires early: `if step % k == 0:` is true
+at step 0, so the first update uses one micro-batch whose loss was divided by k (Hugging Face's
+run_glue_no_trainer.py, before its loop moved to `accelerator.accumulate`). The watch counts the backward passes that accumulate into one parameter's
 gradient since it was last cleared. The first step of training is never an epoch's short tail,
 so a short window there is the bug; later, one short window can be the end of an epoch
 (`len(loader) % k`), so two short windows in a row are needed.
@@ -46,6 +48,7 @@ class LostGradientAccumulation(Check):
         if short and (step == 0 or self.short_before):
             self.w.report(self.id, step, (
                 f"the gradient this step applies accumulates {self.passes} backward pass(es), expected "
-                f"accumulation_steps={k}: gradients are cleared inside the micro-batch loop, so only the last "
-                "micro-batch counts; call optimizer.zero_grad() once per step, after optimizer.step()"))
+                f"accumulation_steps={k}: either the gradients are cleared inside the micro-batch loop (call "
+                "optimizer.zero_grad() once per step, after optimizer.step()) or the step condition fires "
+                f"early (`step % {k} == 0` is true at step 0: use `(step + 1) % {k} == 0`)"))
         self.short_before = short

@@ -13,6 +13,7 @@ from bugcases.config import RunConfig
 from bugcases.distributed import distributed_variant, rank_setup
 from bugcases.loop import epochs, limited, watched_run
 from bugcases.registry import BugCase, Claim, Expect
+from bugcases.symptoms import Panel
 
 
 def buggy_forward(model, x):
@@ -72,4 +73,6 @@ CASE = BugCase(
     claims=(Claim("buggy's replicas drift apart, fixed's stay identical", ("buggy", "fixed"), _replicas_drift,
                   measures=("extra.ranks",)),),
     distributed=True,
+    panels=(Panel("extra.ranks.0.parameter_norms", "norm of each parameter, rank 0", x="parameter"),
+            Panel("extra.ranks.1.parameter_norms", "norm of each parameter, rank 1", x="parameter")),
 )

@@ -11,6 +11,7 @@ from bugcases.config import RunConfig
 from bugcases.distributed import distributed_variant, rank_setup
 from bugcases.loop import epochs, limited, plain_epoch, watched_run
 from bugcases.registry import BugCase, Claim, Expect
+from bugcases.symptoms import Panel
 
 
 def buggy_epoch_start(sampler, epoch):
@@ -29,6 +30,7 @@ def train_rank(rank: int, world_size: int, config: RunConfig, epoch_start):
         for epoch in epochs(config):
             epoch_start(sampler, epoch)
             orders.append(list(sampler))  # the order the loader is about to use
+            result.extra.setdefault("first_sample_per_epoch", []).append(orders[-1][0])
             batches = limited(r.loader, config.max_steps)
             result.train_loss.append(plain_epoch(model, optimizer, criterion, batches, device))
     return result
@@ -64,4 +66,5 @@ CASE = BugCase(
     claims=(Claim("buggy repeats one order every epoch, fixed reshuffles", ("buggy", "fixed"),
                   _same_order_every_epoch, measures=("extra.ranks",)),),
     distributed=True,
+    panels=(Panel("extra.ranks.0.first_sample_per_epoch", "index of the first sample, rank 0"),),
 )

@@ -24,6 +24,7 @@ from bugcases.cost import step_cost
 from bugcases.errors import BugcasesError
 from bugcases.loop import Setup, train_classifier
 from bugcases.registry import BugCase, Claim, CostRatio, Expect, Option, Variant
+from bugcases.symptoms import Panel
 
 NATIVE = 224
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
@@ -80,7 +81,13 @@ def _setup(config: RunConfig, resize: int, make_optimizer) -> Setup:
     val = data.load_split(data.CIFAR100, config.data_root, False, val_transforms, config.val_samples)
     model_transfer = build_model(config)
     optimizer = make_optimizer(model_transfer, config.lr)
-    return Setup(model_transfer, optimizer, nn.CrossEntropyLoss(), train, val, val_batch_size=1)
+    start = [p.detach().clone() for p in model_transfer.parameters()]
+
+    def measure(s: Setup, result) -> None:  # did anything the optimizer holds move?
+        result.extra["largest_parameter_change"] = max(
+            (p.detach().cpu() - p0.cpu()).abs().max().item() for p, p0 in zip(s.model.parameters(), start))
+
+    return Setup(model_transfer, optimizer, nn.CrossEntropyLoss(), train, val, val_batch_size=1, measure=measure)
 
 
 def step(model, optimizer, criterion, data, target):
@@ -171,4 +178,10 @@ CASE = BugCase(
         "weights": Option(str, "an efficientnet-b0 state dict to start from (the original's from_pretrained)"),
     },
     cost_on_cuda=CostRatio("unfrozen", "unfrozen-224", at_least=10),
+    panels=(
+        Panel("extra.step_cost_at_real_size.total_flops", "FLOPs of one step at the real size (batch 4)", log_y=True),
+        Panel("extra.step_cost_at_real_size.saved_bytes", "activation bytes saved for backward, one step", log_y=True),
+        Panel("extra.largest_parameter_change", "largest change of any parameter after training"),
+        Panel("validation_accuracy", "validation accuracy", tiers=("gpu",)),
+    ),
 )

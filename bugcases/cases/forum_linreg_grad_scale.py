@@ -15,6 +15,7 @@ from assertions.gradients import CHECK, compare_gradient
 from bugcases.config import RunConfig
 from bugcases.registry import BugCase, Claim, Expect, Variant
 from bugcases.results import Result
+from bugcases.symptoms import Panel
 
 X = np.array([1, 2, 3, 4], dtype=np.float32)
 Y = np.array([2, 4, 6, 8], dtype=np.float32)
@@ -130,6 +131,11 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.01, epochs=10000, batch_size=4, tier="gpu"),
     },
     expects=(Expect(CHECK, fires_on=("numpy-buggy",), silent_on=VARIANTS[1:], at_step=0),),
+    panels=(
+        Panel("extra.w", "w (the true value is 2)", x="iteration", log_x=True),
+        Panel("extra.grad", "dL/dw as computed", x="iteration", log_x=True),
+        Panel("extra.iterations_to_w_within_tolerance", "iterations until |w - 2| < 1e-3"),
+    ),
     claims=(
         Claim("the thread's first-step numbers", ("numpy-buggy", "autograd"), _thread_numbers, measures=("extra.grad", "extra.w"),
               seeds=(0,)),

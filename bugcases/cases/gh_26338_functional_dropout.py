@@ -14,6 +14,7 @@ from bugcases import data
 from bugcases.config import RunConfig
 from bugcases.loop import Setup, evaluate, plain_step
 from bugcases.registry import BugCase, Claim, Expect, Variant
+from bugcases.symptoms import Panel
 
 
 class BuggyNet(nn.Module):
@@ -52,6 +53,8 @@ def _evaluate_twice(s: Setup, result) -> None:
     loader = torch.utils.data.DataLoader(s.val_data, batch_size=256)
     device = next(s.model.parameters()).device
     result.extra["evaluated_twice"] = [evaluate(s.model, s.criterion, loader, device) for _ in range(2)]
+    (loss_a, _), (loss_b, _) = result.extra["evaluated_twice"]
+    result.extra["evaluation_loss_difference"] = abs(loss_a - loss_b)
 
 
 def _evaluation_is_random(results: dict) -> None:
@@ -68,6 +71,8 @@ CASE = BugCase(
     source="https://github.com/pytorch/pytorch/issues/26338",
     root_cause="F.dropout(x, p) is called without training=self.training, so model.eval() does not turn it off.",
     dataset=data.MNIST.name,
+    panels=(Panel("extra.evaluation_loss_difference", "|loss of evaluation 1 - loss of evaluation 2|"),
+            Panel("validation_accuracy", "validation accuracy")),
     variants=(
         Variant.classifier("buggy", _setup(BuggyNet), plain_step, "F.dropout(x, p=0.5)"),
         Variant.classifier("fixed", _setup(FixedNet), plain_step, "F.dropout(x, p=0.5, training=self.training)"),

@@ -11,6 +11,7 @@ from bugcases.config import RunConfig
 from bugcases.loop import Setup, train_classifier
 from bugcases.models import mlp
 from bugcases.registry import BugCase, Claim, Expect, Variant
+from bugcases.symptoms import Panel
 
 NUM_FEATURES, NUM_CLASSES = 10, 3
 
@@ -97,6 +98,8 @@ CASE = BugCase(
         "quick": RunConfig(lr=1e-3, epochs=3, batch_size=32, seed=42),
         "gpu": RunConfig(lr=1e-3, epochs=10, batch_size=32, seed=42, device="cuda", tier="gpu"),
     },
+    panels=(Panel("extra.identity.grad_equals_grad1_plus_grad2", "grad == grad1 + grad2 after the 2nd backward (1: yes)"),
+            Panel("train_loss", "training loss")),
     expects=(Expect("missing-zero-grad", fires_on=("buggy",), silent_on=("fixed",), at_step=1),),
     claims=(Claim("after two steps grad == grad1 + grad2 on buggy, grad2 on fixed", ("buggy", "fixed"), _identity,
                   measures=("extra.identity",), seeds=(42, 0, 1)),),

@@ -14,6 +14,7 @@ from bugcases.config import RunConfig
 from bugcases.distributed import distributed_variant, rank_setup
 from bugcases.loop import epochs, limited, watched_run
 from bugcases.registry import BugCase, Claim, Expect
+from bugcases.symptoms import Panel
 
 
 def buggy_average_gradients(model, world_size):
@@ -96,4 +97,5 @@ CASE = BugCase(
     claims=(Claim("buggy's gradient is world_size x the full batch's", ("buggy", "fixed"),
                   _gradient_scaled_by_world_size, measures=("extra.ranks",)),),
     distributed=True,
+    panels=(Panel("extra.ranks.0.first_gradient_over_full_batch", "averaged gradient / the full batch's (rank 0)"),),
 )
