@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("results", nargs="+", help="result JSON files written by `run`")
     plot.add_argument("--output", "-o", required=True, help="the PNG to write")
 
-    report = sub.add_parser("report", help="every case, every variant, quick tier: JSON, PNG, summary.md")
+    report = sub.add_parser("report", help="every case, every variant: result JSONs, a PNG of each case's symptom, summary.md and index.html")
     report.add_argument("--out", default="bugcases-report", help="output folder (default: bugcases-report)")
     report.add_argument("--bugcase", action="append", help="only this case (repeatable)")
     report.add_argument("--tier", choices=TIERS, default="quick")

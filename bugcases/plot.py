@@ -7,6 +7,7 @@ variant is a bar, never a one-point line; a panel with no data for any variant i
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -40,10 +41,13 @@ def _draw(ax, panel: Panel, named_series: list) -> None:
         ax.legend(fontsize=7)
         if panel.log_x:
             ax.set_xscale("log")
+        else:
+            from matplotlib.ticker import MaxNLocator
+
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and steps are whole
     if panel.log_y:
         ax.set_yscale("log")
-    ax.set_ylabel(panel.title)
-    ax.set_title(panel.title, fontsize=9)
+    ax.set_title(panel.title, fontsize=9)  # the title is the y axis's name: no second, clipped label
     ax.grid(alpha=0.3)
 
 
@@ -70,7 +74,7 @@ def plot_case(panels: Sequence[Panel], results: Sequence[Result], output: str, t
         _draw(ax, panel, data)
     for ax in list(axes.flat)[len(drawn):]:
         ax.remove()
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(textwrap.fill(title, 55 * columns), fontsize=10)
     fig.tight_layout()
     _save(fig, output)
     return [p for p, _ in drawn]

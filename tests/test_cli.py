@@ -49,14 +49,15 @@ def test_plot_overlays_runs(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_report_writes_json_png_and_summary(tmp_path):
+def test_report_writes_json_png_summary_and_page(tmp_path):
     out = tmp_path / "report"
     case = CHEAP_CASE  # a cheap case: the report's plumbing is what is tested
     assert main(["report", "--out", str(out), "--bugcase", case]) == 0
     summary = (out / "summary.md").read_text()
     expect = get_case(case).expects[0]
-    assert f"| {case} | {expect.fires_on[0]} |" in summary and f"{expect.check} @ step" in summary
+    assert f"[{case}]" in summary and f"{expect.fires_on[0]}: {expect.check} @ step" in summary
     assert (out / f"{case}.png").is_file() and (out / f"{case}__fixed.json").is_file()
+    assert (out / "index.html").is_file()
 
 
 def _bad_config(tmp_path, content):

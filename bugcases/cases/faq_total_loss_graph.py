@@ -17,6 +17,7 @@ from bugcases.config import RunConfig
 from bugcases.loop import epochs, limited, watched_run
 from bugcases.registry import BugCase, Claim, Expect, Variant
 from bugcases.runtime import host_heap_bytes, resolve_device, seed_everything
+from bugcases.symptoms import Panel
 
 
 def buggy_accumulate(total_loss, loss):
@@ -105,6 +106,8 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.05, epochs=1, batch_size=8, train_samples=80000, device="cuda", tier="gpu"),
     },
     expects=(Expect("graph-kept-alive", fires_on=("buggy",), silent_on=("fixed",), at_step=2),),
+    panels=(Panel("extra.graph_nodes_held", "autograd graph nodes still held after training"),
+            Panel("extra.host_bytes_growth", "C heap growth over the run (bytes, glibc mallinfo2)")),
     claims=(Claim("memory held grows with every step on buggy", ("buggy", "fixed"), _memory_grows,
                   measures=("extra.graph_nodes_held", "extra.host_bytes_growth")),),
 )
