@@ -13,9 +13,13 @@ import pkgutil
 
 from assertions.check import Check
 from assertions.gradients import CHECK as MANUAL_GRADIENT
+from assertions.state_loading import CHECK as STATE_DICT_NOT_LOADED
 
 # Checks that are functions a user calls, not watch checks: id -> the function to call.
-FUNCTION_CHECKS = {MANUAL_GRADIENT: "assertions.gradients.compare_gradient", "state-dict-not-loaded": "assertions.state_loading.check_loaded"}
+FUNCTION_CHECKS = {
+    MANUAL_GRADIENT: "assertions.gradients.compare_gradient",
+    STATE_DICT_NOT_LOADED: "assertions.state_loading.check_loaded",
+}
 
 
 def _discover() -> dict:

@@ -29,7 +29,7 @@ def fingerprint(params: list) -> torch.Tensor:
 
 class RankDivergence(Check):
     id = CHECK
-    needs = ('distributed',)
+    needs = ("distributed",)
     earliest = "the first step whose parameters differ"
 
     def attach(self, w):

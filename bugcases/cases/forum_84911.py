@@ -41,9 +41,12 @@ def build_model(config: RunConfig) -> nn.Module:
     if weights:  # the original's from_pretrained, from a local file (no network here)
         try:
             state = torch.load(weights, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict):
+                raise ValueError(f"it holds a {type(state).__name__}, not a state dict")
             model_transfer.load_state_dict(state)
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise BugcasesError(f"cannot load weights {weights}: {str(exc).splitlines()[0]}; "
+        except Exception as exc:  # noqa: BLE001 - torch.load raises EOFError, UnpicklingError, ... on a damaged file
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise BugcasesError(f"cannot load weights {weights}: {reason[:200]}; "
                                 "pass an efficientnet-b0 state dict") from None
     model_transfer._fc = nn.Linear(model_transfer._fc.in_features, 100)
     return model_transfer.to(config.device)

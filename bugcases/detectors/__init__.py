@@ -1,0 +1,115 @@
+"""Bug detectors scored on the catalog: ours (`watch`) and the ones people would otherwise pick.
+
+A detector is one module here defining `DETECTOR`, an object with:
+
+- `name` and `doc` (what it is, how its authors say to run it, what it needs);
+- `on_case(case, variant, config) -> Observation`: observe one variant's training (config is
+  the quick tier's short detection run) and return what it reported;
+- `on_loop(loop) -> Observation`: the same on a corpus loop (`bugcases.corpus`), whose
+  `run(watched)` calls `with watched(model, optimizer, **options)`; None when the detector cannot
+  observe such a loop.
+
+Detectors that attach to a loop the way `assertions.watch` does subclass `Attaching`, which
+implements both from one `make(model, optimizer=None, **options)` returning an object with
+`start()`, `stop()` and `findings` (each with `check`, `step`, `severity`). The registry finds
+the modules by scanning, like the cases and the checks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Optional
+
+from bugcases.errors import BugcasesError
+
+
+@dataclass
+class Observation:
+    """What a detector reported on one run: findings (check, step, severity), or why it could not run."""
+
+    findings: list = field(default_factory=list)  # dicts: check, step, severity, message
+    error: Optional[str] = None  # the detector could not run here (not applicable, failed to start)
+    seconds: float = 0.0
+
+    @property
+    def errors(self) -> list:
+        return [f for f in self.findings if f.get("severity", "error") == "error"]
+
+    @property
+    def warnings(self) -> list:
+        return [f for f in self.findings if f.get("severity") == "warning"]
+
+
+def as_finding(f) -> dict:
+    get = f.get if isinstance(f, dict) else lambda k, d=None: getattr(f, k, d)
+    return {"check": get("check"), "step": get("step", 0), "severity": get("severity", "error"),
+            "message": str(get("message", ""))[:300]}
+
+
+class Attaching:
+    """A detector that attaches to the loop through a watch-like object (see the module doc)."""
+
+    name = ""
+    doc = ""
+    # The catalog's function checks (assertions.gradients, assertions.state_loading) report
+    # into a case's result by the case's own code; they count for our watch only.
+    ours = False
+
+    def make(self, model, optimizer=None, **options):
+        raise NotImplementedError
+
+    def on_case(self, case, variant, config) -> Observation:
+        from bugcases.loop import use_detector
+
+        start = time.perf_counter()
+        with use_detector(self.make):
+            try:
+                result = case.run(variant, config)
+            except Exception as exc:  # noqa: BLE001 - a detector that stops training has reported
+                return Observation([{"check": f"raised {type(exc).__name__}", "step": 0, "severity": "error",
+                                     "message": str(exc).splitlines()[0] if str(exc) else ""}],
+                                   seconds=time.perf_counter() - start)
+        from assertions.checks import FUNCTION_CHECKS
+
+        found = [as_finding(f) for f in result.findings if self.ours or f["check"] not in FUNCTION_CHECKS]
+        return Observation(found, seconds=time.perf_counter() - start)
+
+    def on_loop(self, loop) -> Observation:
+        made = []
+
+        def watched(model, optimizer=None, **options):
+            made.append(self.make(model, optimizer, **options))
+            return made[-1]
+
+        start = time.perf_counter()
+        try:
+            loop.run(watched)
+        except Exception as exc:  # noqa: BLE001
+            return Observation([{"check": f"raised {type(exc).__name__}", "step": 0, "severity": "error",
+                                 "message": str(exc).splitlines()[0] if str(exc) else ""}],
+                               seconds=time.perf_counter() - start)
+        return Observation([as_finding(f) for w in made for f in w.findings], seconds=time.perf_counter() - start)
+
+
+@lru_cache(maxsize=None)
+def all_detectors() -> dict:
+    found = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        detector = getattr(importlib.import_module(f"{__name__}.{info.name}"), "DETECTOR", None)
+        if detector is None or not getattr(detector, "name", ""):
+            raise TypeError(f"bugcases.detectors.{info.name} must define DETECTOR with a name")
+        found[detector.name] = detector
+    return found
+
+
+def get_detector(name: str):
+    detectors = all_detectors()
+    if name not in detectors:
+        raise BugcasesError(f"unknown detector {name!r}; choose one of: {', '.join(detectors)}")
+    return detectors[name]

@@ -1,0 +1,162 @@
+"""`python -m bugcases score`: any detector on the catalog and the corpus of correct loops.
+
+Per detector: recall (buggy variants on which it reported anything / buggy variants with a
+declared detection), false alarms (error-level findings on fixed variants and on the corpus;
+warnings in their own column), latency (the step it first reported minus the earliest step the
+bug can be observed, the `at_step` the case declares) and overhead (median time of the corpus
+loops with the detector over without, measured interleaved in one run).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Optional
+
+from bugcases.detectors import Observation, get_detector
+from bugcases.errors import BugcasesError
+from bugcases.registry import all_cases
+from bugcases.results import write_text_atomic
+
+
+def _detection_config(case):
+    quick = case.config("quick")
+    steps = max((e.steps for e in case.expects), default=4)
+    epochs = max((e.epochs for e in case.expects), default=1)
+    return quick.replace(epochs=epochs, max_steps=min(steps, quick.max_steps or steps))
+
+
+def _observable_at(case, variant) -> Optional[int]:
+    steps = [e.at_step for e in case.expects if variant in e.fires_on and e.at_step is not None]
+    return min(steps) if steps else None
+
+
+def score_detector(detector, cases=None, loops=None, overhead_repeats: int = 3) -> dict:
+    from bugcases.corpus import LOOPS
+
+    cases = list(cases if cases is not None else all_cases())
+    loops = dict(loops if loops is not None else LOOPS)
+    rows = []
+    for case in cases:
+        fires = {v for e in case.expects for v in e.fires_on}
+        for variant in case.variant_names:
+            obs = detector.on_case(case, variant, _detection_config(case))
+            rows.append(_row(case.id, variant, "buggy" if variant in fires else "fixed", obs,
+                             _observable_at(case, variant)))
+    corpus = []
+    for name, loop in loops.items():
+        obs = detector.on_loop(loop)
+        if obs is not None:
+            corpus.append({"loop": name, **_summary(obs)})
+    return {"detector": detector.name, "doc": detector.doc, "rows": rows, "corpus": corpus,
+            "overhead": _overhead(detector, loops, overhead_repeats), **_totals(rows, corpus)}
+
+
+def _summary(obs: Observation) -> dict:
+    first = min(obs.findings, key=lambda f: f["step"]) if obs.findings else None
+    return {"error": obs.error, "errors": len(obs.errors), "warnings": len(obs.warnings),
+            "first": first, "seconds": round(obs.seconds, 4)}
+
+
+def _row(case_id, variant, kind, obs, observable_at) -> dict:
+    row = {"case": case_id, "variant": variant, "kind": kind, **_summary(obs)}
+    row["detected"] = obs.error is None and bool(obs.findings)
+    row["latency"] = (row["first"]["step"] - observable_at
+                      if row["detected"] and kind == "buggy" and observable_at is not None else None)
+    return row
+
+
+def _totals(rows: list, corpus: list) -> dict:
+    buggy = [r for r in rows if r["kind"] == "buggy" and r["error"] is None]
+    fixed = [r for r in rows if r["kind"] == "fixed" and r["error"] is None]
+    latencies = [r["latency"] for r in buggy if r["latency"] is not None]
+    return {
+        "recall": round(sum(r["detected"] for r in buggy) / len(buggy), 4) if buggy else None,
+        "buggy_variants": len(buggy), "detected": sum(r["detected"] for r in buggy),
+        "false_alarms_fixed": sum(r["errors"] > 0 for r in fixed), "fixed_variants": len(fixed),
+        "warnings_fixed": sum(r["warnings"] > 0 for r in fixed),
+        "false_alarms_corpus": sum(c["errors"] > 0 for c in corpus), "corpus_loops": len(corpus),
+        "warnings_corpus": sum(c["warnings"] > 0 for c in corpus),
+        "latency_zero": sum(lat == 0 for lat in latencies), "latency_max": max(latencies, default=None),
+        "not_run": sum(r["error"] is not None for r in rows),
+    }
+
+
+def _overhead(detector, loops: dict, repeats: int) -> Optional[float]:
+    """Median over corpus loops of (time with the detector / time without), pairs interleaved."""
+    if repeats < 1 or not loops:
+        return None
+    ratios = []
+    for loop in loops.values():
+        plain, watched = [], []
+        for i in range(repeats):
+            for with_detector in ((False, True) if i % 2 == 0 else (True, False)):
+                start = time.perf_counter()
+                if with_detector:
+                    if detector.on_loop(loop) is None:
+                        return None
+                else:
+                    loop.run(lambda *a, **k: nullcontext())
+                (watched if with_detector else plain).append(time.perf_counter() - start)
+        ratios.append(statistics.median(watched) / statistics.median(plain))
+    return round(statistics.median(ratios), 3)
+
+
+def run_score(names: list, out: str, cases=None, overhead_repeats: int = 3) -> Path:
+    folder = Path(out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BugcasesError(f"cannot write the scoreboard into {folder}: {exc.strerror}; pass a writable --out") from None
+    detectors = [get_detector(n) for n in names]  # unknown names fail before any work
+    scores = [score_detector(d, cases, overhead_repeats=overhead_repeats) for d in detectors]
+    import torch
+
+    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()} {platform.system()}, "
+            f"{torch.get_num_threads()} threads", "torch": torch.__version__}
+    write_text_atomic(folder / "score.json", json.dumps({"meta": meta, "scores": scores}, indent=2))
+    text = markdown(scores, meta)
+    write_text_atomic(folder / "score.md", text)
+    _into_report(folder, text)
+    return folder / "score.md"
+
+
+def markdown(scores: list, meta: dict) -> str:
+    lines = [f"Scoreboard, {meta['date']}, {meta['machine']}, torch {meta['torch']}.", "",
+             "| detector | recall | false alarms (fixed) | false alarms (corpus) | warnings (fixed / corpus) | "
+             "latency 0 / detected | max latency | overhead | not run |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for s in scores:
+        recall = "-" if s["recall"] is None else f"{s['recall']:.2f} ({s['detected']}/{s['buggy_variants']})"
+        lines.append(f"| {s['detector']} | {recall} | {s['false_alarms_fixed']}/{s['fixed_variants']} | "
+                     f"{s['false_alarms_corpus']}/{s['corpus_loops']} | {s['warnings_fixed']} / {s['warnings_corpus']} | "
+                     f"{s['latency_zero']}/{s['detected']} | {s['latency_max'] if s['latency_max'] is not None else '-'} | "
+                     f"{s['overhead'] if s['overhead'] is not None else '-'}x | {s['not_run']} |")
+    for s in scores:
+        lines += ["", f"### {s['detector']}: per case", "", "| case | variant | kind | finding (step) | latency |",
+                  "| --- | --- | --- | --- | --- |"]
+        for r in s["rows"]:
+            what = r["error"] or (f"{r['first']['check']} ({r['first']['step']}, {r['first']['severity']})"
+                                  if r["first"] else "none")
+            lines.append(f"| {r['case']} | {r['variant']} | {r['kind']} | {what} | "
+                         f"{'-' if r['latency'] is None else r['latency']} |")
+    return "\n".join(lines) + "\n"
+
+
+def _into_report(folder: Path, text: str) -> None:
+    """A scoreboard section in the folder's index.html, when a report was written there."""
+    page = folder / "index.html"
+    if not page.is_file():
+        return
+    from html import escape
+
+    html = page.read_text()
+    start, end = "<!-- scoreboard -->", "<!-- /scoreboard -->"
+    if start in html:
+        html = html[:html.index(start)] + html[html.index(end) + len(end):]
+    section = f'{start}<section id="scoreboard"><h2>Scoreboard</h2><pre>{escape(text)}</pre></section>{end}'
+    write_text_atomic(page, html.replace("</body>", section + "\n</body>"))

@@ -1,0 +1,100 @@
+"""The scoreboard's protocol, proven with deliberately wrong toy detectors: one that always fires
+must get full recall and every false alarm; one that never fires, zero recall and none."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bugcases.cli import main
+from bugcases.corpus import LOOPS
+from bugcases.detectors import Attaching, get_detector
+from bugcases.registry import get_case
+from bugcases.score import markdown, score_detector
+from tests.picks import CHEAP_CASE
+
+pytestmark = pytest.mark.quick
+
+
+class _Toy:
+    def __init__(self, model, optimizer=None, fire=False, **options):
+        self.findings = [{"check": "toy", "step": 0, "severity": "error"}] if fire else []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def start(self):
+        return self
+
+    def stop(self):
+        pass
+
+
+class Always(Attaching):
+    name, doc = "always", "fires on every run"
+
+    def make(self, model, optimizer=None, **options):
+        return _Toy(model, optimizer, fire=True)
+
+
+class Never(Attaching):
+    name, doc = "never", "never fires"
+
+    def make(self, model, optimizer=None, **options):
+        return _Toy(model, optimizer)
+
+
+def _some_loops(n=2):
+    return dict(list(LOOPS.items())[:n])
+
+
+@pytest.fixture(scope="module")
+def toy_scores():
+    case = get_case(CHEAP_CASE)
+    return {d.name: score_detector(d, [case], _some_loops(), overhead_repeats=0) for d in (Always(), Never())}
+
+
+def test_a_detector_that_always_fires_gets_full_recall_and_every_false_alarm(toy_scores):
+    s = toy_scores["always"]
+    assert s["recall"] == 1.0 and s["detected"] == s["buggy_variants"] > 0
+    assert s["false_alarms_fixed"] == s["fixed_variants"] > 0
+    assert s["false_alarms_corpus"] == s["corpus_loops"] == 2
+
+
+def test_a_detector_that_never_fires_gets_zero_recall_and_no_false_alarm(toy_scores):
+    s = toy_scores["never"]
+    assert s["recall"] == 0.0 and s["detected"] == 0
+    assert s["false_alarms_fixed"] == 0 and s["false_alarms_corpus"] == 0
+
+
+def test_latency_is_the_first_report_minus_the_declared_observable_step(toy_scores):
+    case = get_case(CHEAP_CASE)
+    declared = min(e.at_step for e in case.expects if e.at_step is not None and e.fires_on)
+    buggy = [r for r in toy_scores["always"]["rows"] if r["kind"] == "buggy"]
+    assert buggy and all(r["latency"] == 0 - declared for r in buggy)
+
+
+def test_watch_on_one_case_and_two_loops():
+    case = get_case(CHEAP_CASE)
+    s = score_detector(get_detector("watch"), [case], _some_loops(), overhead_repeats=1)
+    assert s["recall"] == 1.0 and s["false_alarms_fixed"] == 0 and s["false_alarms_corpus"] == 0
+    assert s["latency_max"] == 0 and s["overhead"] > 0
+    assert "| watch | 1.00" in markdown([s], {"date": "d", "machine": "m", "torch": "t"})
+
+
+def test_score_command_writes_json_and_markdown(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["score", "--detector", "anomaly", "--bugcase", CHEAP_CASE, "--out", str(out),
+                 "--overhead-repeats", "0"]) == 0
+    data = json.loads((out / "score.json").read_text())
+    assert data["scores"][0]["detector"] == "anomaly" and (out / "score.md").is_file()
+    assert "| anomaly |" in capsys.readouterr().out
+
+
+def test_an_unknown_detector_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["score", "--detector", "nope", "--out", str(tmp_path / "s")]) == 2
+    assert "unknown detector 'nope'" in capsys.readouterr().err
