@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", help="one case per line: id, title, source")
     listing.add_argument("--checks", action="store_true", help="list the checks instead: id, severity, needs, summary")
     listing.add_argument("--settings", action="store_true", help="also list each case's own settings (for --set)")
+    listing.add_argument("--detectors", action="store_true", help="list the detectors `score` can run")
 
     run = sub.add_parser("run", help="train one variant of a case and write its result JSON")
     run.add_argument("case", help="case id, as `list` prints it (e.g. so-60335387)")
@@ -44,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a setting the case itself declares (e.g. image_size=64; `list --settings` shows them)")
     run.add_argument("--world-size", type=int, help="processes on torch.distributed (distributed cases; default: the tier's)")
     run.add_argument("--progress", action="store_true", help="print a line per epoch on stdout (for logs)")
-    run.add_argument("--output", "-o", help="where to write the result JSON (default: CASE__VARIANT.json)")
+    run.add_argument("--output", "-o", help="where to write the result JSON (default: CASE__VARIANT.json; "
+                     "a folder: CASE__VARIANT.json inside it)")
 
     plot = sub.add_parser("plot", help="loss and accuracy per epoch of result JSONs, overlaid, as a PNG")
     plot.add_argument("results", nargs="+", help="result JSON files written by `run`")
@@ -55,6 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--bugcase", action="append", help="only this case (repeatable)")
     report.add_argument("--tier", choices=TIERS, default="quick")
     report.add_argument("--data-root", help="folder holding the real datasets (default: synthetic)")
+    score = sub.add_parser("score", help="score bug detectors on every case and on the corpus of correct loops")
+    score.add_argument("--detector", action="append", metavar="NAME",
+                       help="a detector (repeatable; default: all of `list --detectors`)")
+    score.add_argument("--out", default="bugcases-score", help="folder for score.json and score.md (and the "
+                       "report's index.html, if one is there; default: bugcases-score)")
+    score.add_argument("--bugcase", action="append", help="only this case (repeatable)")
+    score.add_argument("--overhead-repeats", type=int, default=3,
+                       help="interleaved timing pairs per corpus loop for the overhead ratio (0: skip)")
+
     docs = sub.add_parser("docs", help="write the README's case and check tables from the catalogs")
     docs.add_argument("--check", action="store_true", help="rewrite nothing; exit 1 if the tables are stale")
     docs.add_argument("--readme", default="README.md", help="the file holding the tables (default: README.md)")
@@ -67,7 +79,26 @@ def cmd_docs(args) -> int:
     return update(args.readme, args.check)
 
 
+def cmd_score(args) -> int:
+    from bugcases.detectors import all_detectors
+    from bugcases.score import run_score
+
+    cases = [get_case(c) for c in args.bugcase] if args.bugcase else None
+    if args.overhead_repeats < 0:
+        raise BugcasesError(f"--overhead-repeats must be 0 or more, got {args.overhead_repeats}")
+    path = run_score(args.detector or list(all_detectors()), args.out, cases, args.overhead_repeats)
+    print(path.read_text().split("\n\n### ")[0])
+    print(f"-> {path} and {path.with_suffix('.json')}")
+    return 0
+
+
 def cmd_list(args) -> int:
+    if args.detectors:
+        from bugcases.detectors import all_detectors
+
+        for detector in all_detectors().values():
+            print(f"{detector.name}\t{detector.doc}")
+        return 0
     if args.checks:
         from assertions.checks import CHECKS
 
@@ -85,14 +116,18 @@ def cmd_list(args) -> int:
 def cmd_run(args) -> int:
     case = get_case(args.case)
     file = load_config_file(args.config) if args.config else {}
-    variant = args.variant or file.pop("variant", None)
+    variant = args.variant if args.variant is not None else file.pop("variant", None)
     is_fix = file.pop("is_fix", None)
     if variant is None:
         variant = case.default_variants[1 if is_fix else 0]
+    if not variant:
+        raise BugcasesError(f"--variant must name a variant; choose one of: {', '.join(case.variant_names)}")
     case.variant(variant)  # fail on an unknown variant before any work
     output = args.output or file.pop("output", None) or f"{case.id}__{variant}.json"
     file.pop("output", None)
-    if not output.endswith(".json"):
+    if Path(output).is_dir():  # a folder: the default file name inside it
+        output = str(Path(output) / f"{case.id}__{variant}.json")
+    elif not output.endswith(".json"):
         output += ".json"  # the seeds' `output` field names the file without its suffix
     tier = args.tier or file.pop("tier", None) or "quick"
     file.pop("tier", None)
@@ -155,10 +190,19 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"docs": cmd_docs, "list": cmd_list, "run": cmd_run, "plot": cmd_plot, "report": cmd_report}
+COMMANDS = {"score": cmd_score, "docs": cmd_docs, "list": cmd_list, "run": cmd_run, "plot": cmd_plot, "report": cmd_report}
+
+
+class Terminated(Exception):
+    """SIGTERM (a CI runner's or scheduler's time-out), raised where the process is, like Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
@@ -168,6 +212,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("bugcases: interrupted; files being written were left as they were", file=sys.stderr)
         return 130
+    except Terminated:
+        print("bugcases: terminated (SIGTERM); files being written were left as they were", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ and exits 1 when a table is stale, so a test (and CI) notices a case or check ad
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -34,8 +35,9 @@ def checks_table() -> str:
         needs = ", ".join(NEED_LABELS[n] for n in check.needs) or "-"
         lines.append(f"| `{check.id}` | {check.severity} | {_cell(check.summary())} | {needs} | {check.earliest} |")
     for check_id, function in FUNCTION_CHECKS.items():
-        lines.append(f"| `{check_id}` | error | a hand-written gradient against autograd's, with the ratio read "
-                     f"(call `{function}`) | - | 0 |")
+        module = importlib.import_module(function.rsplit(".", 1)[0])
+        summary = _cell((module.__doc__ or "").strip().splitlines()[0])
+        lines.append(f"| `{check_id}` | error | {summary} (a function you call: `{function}`) | - | 0 |")
     return "\n".join(lines)
 
 

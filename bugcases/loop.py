@@ -12,6 +12,7 @@ import math
 import os
 import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
@@ -52,6 +53,20 @@ def plain_step(model, optimizer, criterion, data, label):
     return loss, output
 
 
+_DETECTOR: ContextVar = ContextVar("bugcases_detector", default=watch)
+
+
+@contextmanager
+def use_detector(make: Callable) -> Iterator[None]:
+    """Within the block, the runs attach `make(model, optimizer, **options)` instead of
+    `assertions.watch` (how `python -m bugcases score` puts another detector on the catalog)."""
+    token = _DETECTOR.set(make)
+    try:
+        yield
+    finally:
+        _DETECTOR.reset(token)
+
+
 @contextmanager
 def watched_run(config: RunConfig, model: nn.Module, optimizer, **watch_options) -> Iterator[Result]:
     """Run a case's own loop under the watch: yields the Result to fill; on the way out records
@@ -60,7 +75,7 @@ def watched_run(config: RunConfig, model: nn.Module, optimizer, **watch_options)
     result = Result()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    w = watch(model, optimizer, **watch_options)
+    w = _DETECTOR.get()(model, optimizer, **watch_options)
     with w:
         try:
             yield result
@@ -69,7 +84,7 @@ def watched_run(config: RunConfig, model: nn.Module, optimizer, **watch_options)
             result.extra["oom"] = {"batch_size": config.batch_size, "error": str(exc).splitlines()[0]}
     if device.type == "cuda":
         result.peak_memory_bytes = torch.cuda.max_memory_allocated(device)
-    result.findings = [f.to_dict() for f in w.findings]
+    result.findings = [f.to_dict() if hasattr(f, "to_dict") else dict(f) for f in w.findings]
 
 
 def epochs(config: RunConfig):

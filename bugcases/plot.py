@@ -99,6 +99,12 @@ def plot_results(results: Sequence[Result], output: str, title: str = "") -> Pat
 
 def _save(fig, output: str) -> None:
     plt = _pyplot()
-    with atomic_path(Path(output)) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    try:
+        with atomic_path(Path(output)) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+    except OSError as exc:
+        from bugcases.errors import BugcasesError
+
+        raise BugcasesError(f"cannot write {output}: {exc.strerror or exc}; free space or choose another path") from None
+    finally:
+        plt.close(fig)

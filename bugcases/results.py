@@ -121,5 +121,9 @@ def atomic_path(path: os.PathLike | str) -> Iterator[Path]:
 
 
 def write_text_atomic(path: os.PathLike | str, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+    except OSError as exc:  # a full disk (ENOSPC), a quota, a read-only folder: the old file stays whole
+        raise BugcasesError(f"cannot write {path}: {exc.strerror or exc}; the previous file (if any) is unchanged; "
+                            "free space or choose another path") from None

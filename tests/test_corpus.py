@@ -1,5 +1,5 @@
 """The watch on a corpus of correct training loops adapted from well-known public repositories
-(tests/corpus): silent on each loop as written, computing bit-for-bit what the loop computes
+(bugcases/corpus): silent on each loop as written, computing bit-for-bit what the loop computes
 without it, and catching each loop's realistic injected bugs at the declared check and step."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from assertions import watch
-from tests.corpus import LOOPS
+from bugcases.corpus import LOOPS
 
 pytestmark = pytest.mark.quick
 
@@ -79,6 +79,8 @@ def test_correct_loop_has_no_error(name, record_property):
     assert losses and all(isinstance(x, float) for x in losses), losses
     assert not errors, (f"{name}: error findings on the correct loop:\n{listing(errors)}\n"
                         f"warnings:\n{listing(warnings)}")
+    crashed = [f for f in findings if f.check == "watch-internal-error"]
+    assert not crashed, f"{name}: a check hit an internal error on a real loop:\n{listing(crashed)}"
 
 
 @pytest.mark.parametrize("name", sorted(n for n in LOOPS if getattr(LOOPS[n], "UPSTREAM_FINDINGS", None)))

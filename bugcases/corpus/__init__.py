@@ -11,9 +11,9 @@ defines:
   so two runs are identical; returns the loss of each step.
 - `BUGS = {name: (check_id, step)}`: realistic injected bugs, each with the check expected to
   catch it and the earliest step it is reported at; `run(watched, bug=name)` plants it.
-- optionally `EXPECTED_WARNINGS`: warning-level check ids that fire on the correct loop on
-  purpose (documented in the module), and `UPSTREAM_FINDINGS = {check_id: why}`: error-level
-  findings on the loop as written upstream that are true findings about the upstream code.
+- optionally `UPSTREAM_FINDINGS = {check_id: why}`: error-level findings on the loop as written
+  upstream that are true findings about the upstream code. Warnings on a correct loop are
+  allowed and recorded; a check's internal error is not.
 
 `LOOPS` maps each module's name to the module, in name order.
 """

@@ -5,7 +5,7 @@ Read at commit 77f55b912142e11fcfdf5b530231fb9c52f181e8 of https://github.com/py
 Changed: data and width only. ImageNet is replaced by random normalized (3, 32, 32) images
 (224 -> 32) with random labels over 10 classes (1000 -> 10): 12 training images in batches of 4
 (256 -> 4, so 3 steps an epoch), 8 validation images; 2 epochs instead of 90. The default
-`resnet18` becomes `tests/corpus/_models.py`'s `small_resnet(10)`: torchvision's `BasicBlock`s
+`resnet18` becomes `bugcases/corpus/_models.py`'s `small_resnet(10)`: torchvision's `BasicBlock`s
 at width 8/16, one block in each of two stages. SGD(lr=0.1, momentum=0.9, weight_decay=1e-4), `CrossEntropyLoss` and
 `StepLR(step_size=30, gamma=0.1)` stepped once an epoch are the script's. The meters are reduced
 to the loss's (`AverageMeter.update(val, n)` as the script defines it); timing, top-k accuracy,
@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 from torch.optim.lr_scheduler import StepLR
 
-from tests.corpus._models import small_resnet
+from bugcases.corpus._models import small_resnet
 
 SOURCE = {"repo": "pytorch/examples", "path": "imagenet/main.py",
           "commit": "77f55b912142e11fcfdf5b530231fb9c52f181e8"}

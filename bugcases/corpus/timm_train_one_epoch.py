@@ -11,7 +11,7 @@ with train.py's defaults: `--smoothing 0.1` makes `train_loss_fn` timm's
 `--opt sgd` makes `create_optimizer_v2` build `torch.optim.SGD(..., momentum=0.9,
 nesterov=True)` over `param_groups_weight_decay(model, 2e-5)` (timm/optim/_param_groups.py,
 inlined: no decay on 1-d parameters and biases); lr = lr_base 0.1 x global batch / 256
-(train.py's linear scaling). The default `resnet50` becomes `tests/corpus/_models.py`'s
+(train.py's linear scaling). The default `resnet50` becomes `bugcases/corpus/_models.py`'s
 `small_resnet(10)`; ImageNet becomes random normalized (3, 32, 32) images with random labels:
 20 training images in batches of 4 (5 micro-batches) with --grad-accum-steps 2 (default 1), so
 windows of 2, 2 and a short last window of 1, and 8 validation images; 2 epochs. Defaults that
@@ -34,7 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tests.corpus._models import small_resnet
+from bugcases.corpus._models import small_resnet
 
 SOURCE = {"repo": "huggingface/pytorch-image-models", "path": "train.py",
           "commit": "234907eca5d801a369b536e001ec0b45d8ec9d60"}

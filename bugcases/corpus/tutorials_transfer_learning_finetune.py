@@ -7,7 +7,7 @@ Changed: data and width only. The hymenoptera ImageFolder (224x224 crops, normal
 ImageNet mean/std, batch 4) becomes random normalized (3, 32, 32) images (224 -> 32) with random
 labels over the 2 classes: 12 training images (3 steps an epoch) and 8 validation images, batch
 4 as written; num_epochs 25 -> 2. `models.resnet18(weights='IMAGENET1K_V1')` becomes
-`tests/corpus/_models.py`'s `small_resnet()` with random weights (no download), its `fc`
+`bugcases/corpus/_models.py`'s `small_resnet()` with random weights (no download), its `fc`
 replaced by `nn.Linear(num_ftrs, 2)` as written. `train_model` keeps its train/val phases,
 `torch.set_grad_enabled(phase == 'train')`, `optimizer.zero_grad()` in both phases and
 `scheduler.step()` after the train phase; printing, timing and the best-model checkpoint
@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.optim as optim
 from torch.optim import lr_scheduler
 
-from tests.corpus._models import small_resnet
+from bugcases.corpus._models import small_resnet
 
 SOURCE = {"repo": "pytorch/tutorials", "path": "beginner_source/transfer_learning_tutorial.py",
           "commit": "74ba612b95095bf8f77828989e9cdac609d2bd1b"}

@@ -23,8 +23,8 @@ import torch.nn as nn
 import torch.optim as optim
 from torch.optim import lr_scheduler
 
-from tests.corpus._models import small_resnet
-from tests.corpus.tutorials_transfer_learning_finetune import make_dataloaders, train_model
+from bugcases.corpus._models import small_resnet
+from bugcases.corpus.tutorials_transfer_learning_finetune import make_dataloaders, train_model
 
 SOURCE = {"repo": "pytorch/tutorials", "path": "beginner_source/transfer_learning_tutorial.py",
           "commit": "74ba612b95095bf8f77828989e9cdac609d2bd1b"}
