@@ -27,6 +27,17 @@ def cases_table() -> str:
     return "\n".join(lines)
 
 
+def claims_table() -> str:
+    """What each case asserts about its documented symptom, on which measurements, where it runs."""
+    lines = ["| case | claim (asserted on every seed listed) | measures | seeds | tiers |", "| --- | --- | --- | --- | --- |"]
+    for case in all_cases():
+        for claim in case.claims:
+            measures = ", ".join(f"`{m}`" for m in claim.measures)
+            lines.append(f"| `{case.id}` | {_cell(claim.name)} | {measures} | {', '.join(map(str, claim.seeds))} | "
+                         f"{', '.join(claim.tiers)} |")
+    return "\n".join(lines)
+
+
 def checks_table() -> str:
     from assertions.checks import CHECKS, FUNCTION_CHECKS
 
@@ -43,7 +54,7 @@ def checks_table() -> str:
 
 NEED_LABELS = {"criterion": "`criterion=`", "scheduler": "`scheduler=`", "accumulation": "`accumulation_steps=k`, k > 1",
                "optimizer": "an optimizer", "distributed": "`torch.distributed`, > 1 rank"}
-TABLES = {"cases": cases_table, "checks": checks_table}
+TABLES = {"cases": cases_table, "claims": claims_table, "checks": checks_table}
 
 
 def _cell(text: str) -> str:

@@ -110,6 +110,21 @@ def plain_epoch(model, optimizer, criterion, batches, device) -> float:
     return total / max(steps, 1)
 
 
+def lm_epoch(model, optimizer, batches, make_labels, device) -> float:
+    """One epoch of a causal LM that computes its own loss from `labels=make_labels(input_ids)`
+    (the collator, where label bugs live); the mean training loss."""
+    model.train()
+    total, steps = 0.0, 0
+    for (input_ids,) in batches:
+        input_ids = input_ids.to(device)
+        optimizer.zero_grad()
+        loss, _ = model(input_ids, labels=make_labels(input_ids))
+        loss.backward()
+        optimizer.step()
+        total, steps = total + loss.item(), steps + 1
+    return total / max(steps, 1)
+
+
 def shuffled_loader(dataset, batch_size: int, generator) -> DataLoader:
     return DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
 

@@ -53,3 +53,21 @@ def mlp(features: int, hidden: int, classes: int) -> nn.Sequential:
 def image_mlp(pixels: int, hidden: int, classes: int) -> nn.Sequential:
     """A flattening MLP for 28x28 images: cheap enough for the quick tier."""
     return nn.Sequential(nn.Flatten(), *mlp(pixels, hidden, classes))
+
+
+class TinyCausalLM(nn.Module):
+    """A bigram language model whose loss shifts the labels itself, as a Hugging Face causal LM's
+    does: `model(input_ids, labels=labels)` returns (loss, logits), with -100 labels ignored."""
+
+    def __init__(self, vocab: int, width: int = 32, ignore_index: int = -100) -> None:
+        super().__init__()
+        self.vocab = vocab
+        self.embed, self.head = nn.Embedding(vocab, width), nn.Linear(width, vocab)
+        self.loss_fct = nn.CrossEntropyLoss(ignore_index=ignore_index)
+
+    def forward(self, input_ids, labels=None):
+        logits = self.head(self.embed(input_ids))
+        if labels is None:
+            return None, logits
+        shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
+        return self.loss_fct(shift_logits.reshape(-1, self.vocab), shift_labels.reshape(-1)), logits

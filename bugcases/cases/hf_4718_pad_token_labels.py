@@ -9,12 +9,13 @@ after real tokens.
 """
 
 import torch
-from torch import nn, optim
+from torch import optim
 from torch.utils.data import DataLoader, TensorDataset
 
 from bugcases.config import RunConfig
 from bugcases.data import SYNTHETIC_SEED
-from bugcases.loop import epochs, limited, watched_run
+from bugcases.loop import epochs, limited, lm_epoch, watched_run
+from bugcases.models import TinyCausalLM
 from bugcases.registry import BugCase, Claim, Expect, Variant
 from bugcases.runtime import resolve_device, seed_everything
 
@@ -29,21 +30,6 @@ def fixed_labels(input_ids):
     labels = input_ids.clone()
     labels[input_ids == PAD] = IGNORE
     return labels
-
-
-class TinyCausalLM(nn.Module):
-    """Bigram LM; its loss shifts the labels itself, as a Hugging Face causal LM's does."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embed, self.head = nn.Embedding(VOCAB, 32), nn.Linear(32, VOCAB)
-        self.loss_fct = nn.CrossEntropyLoss(ignore_index=IGNORE)
-
-    def forward(self, input_ids, labels=None):
-        logits = self.head(self.embed(input_ids))
-        if labels is None:
-            return None, logits
-        return self.loss_fct(logits[:, :-1].reshape(-1, VOCAB), labels[:, 1:].reshape(-1)), logits
 
 
 def padded_chain(samples: int, seed: int) -> torch.Tensor:
@@ -69,20 +55,12 @@ def _train(make_labels):
         loader = DataLoader(TensorDataset(padded_chain(config.train_samples, 0)), batch_size=config.batch_size,
                             shuffle=True, generator=generator)
         val = padded_chain(config.val_samples, 1).to(device)
-        model = TinyCausalLM().to(device)
+        model = TinyCausalLM(VOCAB, ignore_index=IGNORE).to(device)
         optimizer = optim.Adam(model.parameters(), lr=config.lr)
         with watched_run(config, model, optimizer, criterion=model.loss_fct) as result:
             for _ in epochs(config):
-                model.train()
-                total, steps = 0.0, 0
-                for (input_ids,) in limited(loader, config.max_steps):
-                    input_ids = input_ids.to(device)
-                    optimizer.zero_grad()
-                    loss, _ = model(input_ids, labels=make_labels(input_ids))
-                    loss.backward()
-                    optimizer.step()
-                    total, steps = total + loss.item(), steps + 1
-                result.train_loss.append(total / steps)
+                batches = limited(loader, config.max_steps)
+                result.train_loss.append(lm_epoch(model, optimizer, batches, make_labels, device))
                 result.extra.setdefault("pad_probability", []).append(_pad_probability(model, val))
         return result
 
