@@ -13,15 +13,30 @@ of the same commit there (the median by up to 49%), so a smaller threshold raise
 on such a machine. On a quiet machine, pass --threshold 10. `--repeat R` runs R interleaved
 base/head pairs and reports a regression only when most of them fail, which absorbs a run
 disturbed by other load.
+
+    python -m benchmarks.compare_commits BASE HEAD --counts [--threshold 1] [-k SUBSTRING] [--steps 2]
+
+`--counts` compares instruction counts instead (`benchmarks/counts.py`: each benchmarked step
+run under valgrind's callgrind, single-threaded), which are the same from run to run, so a
+few-percent regression is resolved on this machine too. Both worktrees are counted with this
+checkout's `benchmarks/counts.py` (the same procedure for both commits), side by side (each
+count is one single-threaded process), by default all benchmarks but forum-84911's (as
+`python -m benchmarks.counts`; `--all` takes them in too, ~10 min each). `-k` is then a substring
+of the benchmark name (`so-60335387-fixed`). It prints benchmark, base, head and change, and exits 1 when any step's
+count grew by more than the threshold (default 1%: see benchmarks/RESULTS.md, "Instruction
+counts"), 2 when valgrind is missing or a run fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from benchmarks.counts import DEFAULT_STEPS, collect, valgrind_missing
 
 
 def _git(*args: str, cwd: Path) -> str:
@@ -36,19 +51,87 @@ def bench_command(storage: Path, k=None) -> list:
     return cmd + ["-k", k] if k else cmd
 
 
+WALL_THRESHOLD = 35.0
+COUNT_THRESHOLD = 1.0
+
+
+def count_table(base: dict, head: dict, threshold: float, file=sys.stdout) -> list:
+    """Print benchmark, base, head, change % (instructions per step); return the names whose
+    count grew by more than `threshold` percent."""
+    names = [*base, *(n for n in head if n not in base)]
+    width = max([len("benchmark"), *map(len, names)])
+    print(f"{'benchmark':<{width}}  {'base':>16}  {'head':>16}  {'change':>9}", file=file)
+    regressed = []
+    for name in names:
+        b = base.get(name, {}).get("instructions_per_step")
+        h = head.get(name, {}).get("instructions_per_step")
+        if b is None or h is None:
+            change = "new" if b is None else "gone"
+        else:
+            pct = (h - b) / b * 100
+            change = f"{pct:+.3f}%"
+            if pct > threshold:
+                regressed.append(name)
+                change += "  REGRESSION"
+        cells = [f"{v:>16,.0f}" if v is not None else f"{'-':>16}" for v in (b, h)]
+        print(f"{name:<{width}}  {cells[0]}  {cells[1]}  {change:>9}", file=file)
+    return regressed
+
+
+def compare_counts(trees, commits, args) -> int:
+    patterns = [args.k] if args.k else []
+    print(f"== counting instructions per step under callgrind: {commits[0][:12]} (base) and {commits[1][:12]} "
+          f"(head), side by side", flush=True)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(collect, tree, patterns, args.steps, everything=args.all) for tree in trees]
+        try:
+            results = [f.result() for f in futures]
+        except RuntimeError as exc:
+            print(f"compare_commits: error: {exc}", file=sys.stderr)
+            return 2
+    if not results[1]["benchmarks"]:
+        print(f"compare_commits: error: no benchmark matches {args.k!r} at {commits[1][:12]}", file=sys.stderr)
+        return 2
+    regressed = count_table(results[0]["benchmarks"], results[1]["benchmarks"], args.threshold)
+    print(f"compare_commits: {len(regressed)} of {len(results[1]['benchmarks'])} step(s) grew by more than "
+          f"{args.threshold:g}% in instructions per step ({results[0]['wall_seconds']:g} s and "
+          f"{results[1]['wall_seconds']:g} s): {'regression' if regressed else 'no regression'}")
+    return 1 if regressed else 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base")
     parser.add_argument("head")
-    parser.add_argument("--threshold", type=float, default=35.0,
-                        help="percent slower on STAT that fails (default 35: above this machine's measured noise)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help=f"percent slower on STAT that fails (default {WALL_THRESHOLD:g}: above this machine's "
+                             f"measured noise); with --counts, percent more instructions per step (default "
+                             f"{COUNT_THRESHOLD:g})")
     parser.add_argument("--stat", choices=("min", "median", "mean"), default="min",
                         help="the statistic of each benchmark's rounds to compare (default min: least disturbed by "
                              "other load)")
-    parser.add_argument("-k", default=None, help="pytest -k expression to select benchmarks")
+    parser.add_argument("-k", default=None, help="pytest -k expression to select benchmarks (with --counts: a "
+                                                 "substring of the benchmark name)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="base/head pairs, interleaved; a regression needs a majority of them (default 1)")
+    parser.add_argument("--counts", action="store_true",
+                        help="compare instruction counts under valgrind's callgrind instead of wall time")
+    parser.add_argument("--all", action="store_true",
+                        help="with --counts and no -k: forum-84911's expensive steps too (~10 min each)")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                        help=f"with --counts: counted steps per benchmark (default {DEFAULT_STEPS})")
     args = parser.parse_args(argv)
+    if args.threshold is None:
+        args.threshold = COUNT_THRESHOLD if args.counts else WALL_THRESHOLD
+    if args.counts:
+        missing = valgrind_missing()
+        if missing:
+            print(f"compare_commits: error: --counts: {missing}", file=sys.stderr)
+            return 2
+        if args.repeat != 1 or args.steps < 1:
+            print("compare_commits: error: --counts takes --steps >= 1 and no --repeat (counts do not vary "
+                  "between runs)", file=sys.stderr)
+            return 2
     if args.repeat < 1 or args.threshold <= 0:
         print("compare_commits: error: --repeat must be >= 1 and --threshold > 0", file=sys.stderr)
         return 2
@@ -64,6 +147,8 @@ def main(argv=None) -> int:
         for tree, commit in zip(trees, commits):
             _git("worktree", "add", "--detach", str(tree), commit, cwd=repo)
         try:
+            if args.counts:
+                return compare_counts(trees, commits, args)
             failed = 0
             for r in range(args.repeat):
                 print(f"== repeat {r + 1}/{args.repeat}: {commits[0][:12]} (base)", flush=True)
