@@ -81,7 +81,7 @@ CASE = BugCase(
         "quick": RunConfig(lr=0.01, epochs=2, batch_size=32, train_samples=640, val_samples=300),
         "gpu": RunConfig(lr=0.01, epochs=5, batch_size=64, device="cuda", tier="gpu"),
     },
-    expects=(Expect("train-mode-in-eval", fires_on=("buggy",), silent_on=("fixed",), steps=2),),
+    expects=(Expect("train-mode-in-eval", fires_on=("buggy",), silent_on=("fixed",), at_step=2, steps=2),),
     claims=(Claim("evaluation is random on buggy, repeatable on fixed", ("buggy", "fixed"), _evaluation_is_random,
                   measures=("extra.evaluated_twice",)),),
 )
