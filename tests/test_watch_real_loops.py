@@ -269,34 +269,6 @@ def test_frozen_backbone_in_train_mode_is_a_warning_that_says_when_it_matters():
         w.assert_clean(strict=True)
 
 
-@pytest.mark.slow  # torch.compile's first call compiles for seconds
-def test_a_compiled_model_is_watched_and_unchanged():
-    def run(watched):
-        torch.manual_seed(0)
-        model = make_mlp()
-        compiled = torch.compile(model)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        losses = []
-        w = watch(compiled, optimizer, criterion=nn.CrossEntropyLoss()) if watched else None
-        if w:
-            w.start()
-        for i, (x, y) in enumerate(batches(4)):
-            if i != 2:  # one step with zero_grad left out
-                optimizer.zero_grad()
-            loss = F.cross_entropy(compiled(x), y)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-        if w:
-            w.stop()
-        return losses, w
-
-    plain, _ = run(False)
-    watched, w = run(True)
-    assert watched == plain
-    assert w.fired("missing-zero-grad").step == 2
-
-
 @pytest.mark.parametrize("make_optimizer", [
     lambda params: torch.optim.LBFGS(params, lr=0.1, max_iter=3),
     lambda params: torch.optim.SGD(params, lr=0.1),
