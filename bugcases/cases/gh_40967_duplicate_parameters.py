@@ -16,6 +16,7 @@ from bugcases.config import RunConfig
 from bugcases.loop import epochs, limited, watched_run
 from bugcases.registry import BugCase, Claim, Expect, Variant
 from bugcases.runtime import resolve_device, seed_everything
+from bugcases.symptoms import Panel
 
 
 def buggy_parameters(model):
@@ -79,6 +80,7 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.1, epochs=5, batch_size=64, train_samples=8192, device="cuda", tier="gpu"),
     },
     expects=(Expect("duplicate-parameters", fires_on=("buggy",), silent_on=("fixed",), at_step=0),),
+    panels=(Panel("extra.head_update_over_lr_grad", "head update / (lr x grad)", x="step"),),
     claims=(Claim("buggy updates the head twice per step", ("buggy", "fixed"), _updated_twice,
                   measures=("extra.head_update_over_lr_grad",)),),
 )

@@ -16,6 +16,7 @@ from bugcases.config import RunConfig
 from bugcases.loop import epochs, watched_run
 from bugcases.registry import BugCase, Claim, Expect, Variant
 from bugcases.runtime import resolve_device, seed_everything
+from bugcases.symptoms import Panel
 
 MAX_NORM = 0.05
 ACCUMULATION = 4
@@ -106,6 +107,7 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.5, epochs=5, batch_size=32, train_samples=8192, device="cuda", tier="gpu"),
     },
     expects=(Expect("clip-inside-accumulation", fires_on=("buggy",), silent_on=("fixed",), at_step=0),),
+    panels=(Panel("extra.window_gradient_error", "applied gradient vs clip(window sum): relative error", x="accumulation window"),),
     claims=(Claim("buggy's applied gradient is not the window's clipped gradient", ("buggy", "fixed"),
                   _not_the_clipped_window, measures=("extra.window_gradient_error",)),),
 )

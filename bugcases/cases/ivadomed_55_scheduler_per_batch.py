@@ -16,6 +16,7 @@ from bugcases.config import RunConfig
 from bugcases.loop import epochs, limited, watched_run
 from bugcases.registry import BugCase, Claim, Expect, Variant
 from bugcases.runtime import resolve_device, seed_everything
+from bugcases.symptoms import Panel
 
 
 def buggy_epoch(batches, train_step, scheduler):
@@ -97,6 +98,7 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.01, epochs=20, batch_size=64, train_samples=8192, device="cuda", tier="gpu"),
     },
     expects=(Expect("epoch-scheduler-per-batch", fires_on=("buggy",), silent_on=("fixed",), at_step=4, steps=6, epochs=3),),
+    panels=(Panel("extra.lr_per_step", "learning rate at each step", x="step"),),
     claims=(Claim("buggy updates the learning rate after each batch", ("buggy", "fixed"), _lr_updated_per_batch,
                   measures=("extra.lr_per_step", "extra.steps_per_epoch")),),
 )

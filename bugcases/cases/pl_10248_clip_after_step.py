@@ -16,6 +16,7 @@ from bugcases.config import RunConfig
 from bugcases.loop import epochs, limited, watched_run
 from bugcases.registry import BugCase, Claim, Expect, Variant
 from bugcases.runtime import resolve_device, seed_everything
+from bugcases.symptoms import Panel
 
 MAX_NORM = 0.05
 
@@ -83,6 +84,7 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.5, epochs=5, batch_size=64, train_samples=8192, device="cuda", tier="gpu"),
     },
     expects=(Expect("clip-after-step", fires_on=("buggy",), silent_on=("fixed",), at_step=0),),
+    panels=(Panel("extra.update_norm_over_lr", "largest update / lr (max_norm 0.05)", x="step"),),
     claims=(Claim("buggy's updates are not clipped", ("buggy", "fixed"), _update_not_clipped,
                   measures=("extra.update_norm_over_lr",)),),
 )

@@ -8,8 +8,13 @@ At lr 1e-5 buggy and fixed end close ("silent, and not always triggered").
 from torch import nn, optim
 from torchvision import transforms
 
-from assertions.convergence import (assert_converges, assert_degrades, assert_ends_below, assert_ends_within,
-                                    assert_monotone)
+from assertions.convergence import (
+    assert_converges,
+    assert_degrades,
+    assert_ends_below,
+    assert_ends_within,
+    assert_monotone,
+)
 from bugcases import data
 from bugcases.config import RunConfig
 from bugcases.loop import Setup
