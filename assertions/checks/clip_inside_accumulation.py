@@ -15,7 +15,11 @@ factor. Reads the first few steps only.
 from __future__ import annotations
 
 from assertions.check import Check
-from assertions.checks.clip_after_step import SAMPLED_PARAMS, WATCHED_STEPS, GradSnapshot
+from assertions.checks.clip_after_step import (
+    SAMPLED_PARAMS,
+    WATCHED_STEPS,
+    GradSnapshot,
+)
 
 CHECK = "clip-inside-accumulation"
 

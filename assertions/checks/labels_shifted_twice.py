@@ -11,30 +11,11 @@ example), are shifted twice. Read on the first training calls, from step 0.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from assertions.check import Check
+from assertions.checks._token_targets import TokenTargets, target_rows
 
-_CALLS_CHECKED = 4
 _MIN_COMPARED = 16
-
-
-def token_ids(args: tuple, kwargs: dict) -> torch.Tensor | None:
-    """The first 2-D integer tensor a forward call receives (token ids), positional or keyword."""
-    for value in (*args, *kwargs.values()):
-        if isinstance(value, torch.Tensor) and value.dim() == 2 and not value.is_floating_point() \
-                and value.dtype != torch.bool:
-            return value.detach()
-    return None
-
-
-def target_rows(target, rows: int) -> torch.Tensor | None:
-    """The loss's integer target as `rows` rows (it is often flattened to (rows * length,))."""
-    if not isinstance(target, torch.Tensor) or target.is_floating_point() or target.numel() == 0:
-        return None
-    if target.numel() % rows:
-        return None
-    return target.detach().reshape(rows, -1)
 
 
 def shift_match(ids: torch.Tensor, target: torch.Tensor, shift: int, ignore: int) -> tuple:
@@ -61,38 +42,21 @@ def layouts(ids: torch.Tensor, target) -> list:
     return pairs
 
 
-class LabelsShiftedTwice(Check):
+class LabelsShiftedTwice(TokenTargets, Check):
     id = "labels-shifted-twice"
     needs = ("criterion",)
     earliest = "0"
 
-    def attach(self, w):
-        self.w = w
-        self.calls = 0
-        self.ids = None
-        if not isinstance(w.criterion, (nn.CrossEntropyLoss, nn.NLLLoss)):
-            return f"reads token targets of nn.CrossEntropyLoss/nn.NLLLoss; criterion is {type(w.criterion).__name__}"
-        w.hook(lambda fn: w.model.register_forward_pre_hook(fn, with_kwargs=True), self._forward)
-        w.on_loss(self._before)
-
-    def _forward(self, module, args, kwargs) -> None:
-        if self.calls < _CALLS_CHECKED:
-            self.ids = token_ids(args, kwargs)
-
-    def _before(self, args) -> None:
-        if self.calls >= _CALLS_CHECKED or self.ids is None or len(args) < 2 or not torch.is_grad_enabled():
-            return
-        self.calls += 1
-        ignore = self.w.criterion.ignore_index
-        matches = [(shift_match(ids, target, 1, ignore)[0], *shift_match(ids, target, 2, ignore))
-                   for ids, target in layouts(self.ids, args[1])]
+    def judge(self, ids, target, ignore) -> bool:
+        matches = [(shift_match(rows, targets, 1, ignore)[0], *shift_match(rows, targets, 2, ignore))
+                   for rows, targets in layouts(ids, target)]
         if any(one >= 0.5 for one, _, _ in matches):
-            return  # aligned one step ahead in some layout (batch-first or time-major): correct
+            return False  # aligned one step ahead in some layout (batch-first or time-major): correct
         for one, two, count in matches:
             if count >= _MIN_COMPARED and two >= 0.9:
-                self.calls = _CALLS_CHECKED
                 self.w.report(self.id, self.w.step, (
                     f"the loss's targets are the input ids 2 positions ahead ({two:.0%} of {count} targets; "
                     f"1 ahead: {one:.0%}): the labels are shifted twice, so the model learns the token after "
                     "next; pass labels = input_ids when the model (or its loss) shifts them itself"))
-                return
+                return True
+        return False

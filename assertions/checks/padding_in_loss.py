@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections import Counter
 
 import torch
-from torch import nn
 
 from assertions.check import Check
-from assertions.checks.labels_shifted_twice import target_rows, token_ids
+from assertions.checks._token_targets import TokenTargets, target_rows
 
-_CALLS_CHECKED = 4
 _MIN_PADDED_ROWS = 2
 
 
@@ -37,46 +35,29 @@ def trailing_runs(ids: torch.Tensor) -> tuple:
     return pad, runs
 
 
-class PaddingInLoss(Check):
+class PaddingInLoss(TokenTargets, Check):
     id = "padding-in-loss"
     needs = ("criterion",)
     earliest = "0"
 
-    def attach(self, w):
-        self.w = w
-        self.calls = 0
-        self.ids = None
-        if not isinstance(w.criterion, (nn.CrossEntropyLoss, nn.NLLLoss)):
-            return f"reads token targets of nn.CrossEntropyLoss/nn.NLLLoss; criterion is {type(w.criterion).__name__}"
-        w.hook(lambda fn: w.model.register_forward_pre_hook(fn, with_kwargs=True), self._forward)
-        w.on_loss(self._before)
-
-    def _forward(self, module, args, kwargs) -> None:
-        if self.calls < _CALLS_CHECKED:
-            self.ids = token_ids(args, kwargs)
-
-    def _before(self, args) -> None:
-        if self.calls >= _CALLS_CHECKED or self.ids is None or len(args) < 2 or not torch.is_grad_enabled():
-            return
-        self.calls += 1
-        ids = self.ids
-        target = target_rows(args[1], ids.shape[0])
+    def judge(self, ids, target, ignore) -> bool:
+        target = target_rows(target, ids.shape[0])
         if target is None or not 0 <= ids.shape[1] - target.shape[1] <= 1:
-            return
+            return False
         pad, runs = trailing_runs(ids)
-        ignore = self.w.criterion.ignore_index
         if pad == ignore or len(runs) < _MIN_PADDED_ROWS or len(set(runs.values())) < 2:
-            return  # no padding of varying length: nothing to judge
+            return False  # no padding of varying length: nothing to judge
         # the last run - 1 target positions of a padded row predict padding (shifted by one or not)
         padded = torch.zeros_like(target, dtype=torch.bool)
         for row, run in runs.items():
             padded[row, target.shape[1] - (run - 1):] = True
         at_padding = target[padded]
         share = float((at_padding == pad).float().mean())
-        if share >= 0.9:
-            self.calls = _CALLS_CHECKED
-            self.w.report(self.id, self.w.step, (
-                f"{int((at_padding == pad).sum())} loss targets ({(at_padding == pad).sum() / target.numel():.0%} "
-                f"of this batch's) are the padding id {pad} at the padded ends of {len(runs)} of "
-                f"{ids.shape[0]} sequences, and the criterion ignores {ignore}: the model is trained to "
-                f"predict padding; set the labels at padded positions to {ignore} (ignore_index)"))
+        if share < 0.9:
+            return False
+        self.w.report(self.id, self.w.step, (
+            f"{int((at_padding == pad).sum())} loss targets ({(at_padding == pad).sum() / target.numel():.0%} "
+            f"of this batch's) are the padding id {pad} at the padded ends of {len(runs)} of "
+            f"{ids.shape[0]} sequences, and the criterion ignores {ignore}: the model is trained to "
+            f"predict padding; set the labels at padded positions to {ignore} (ignore_index)"))
+        return True
