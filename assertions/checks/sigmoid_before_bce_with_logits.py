@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from assertions.check import Check
+from assertions.checks._loss_inputs import FirstLossCalls
 
-_CALLS_CHECKED = 4
 _PASS_THROUGH = ("View", "Reshape", "UnsafeView", "Squeeze", "Unsqueeze", "Flatten", "Expand", "Permute",
                  "Transpose", "TBackward", "Select", "Slice", "Clone", "ToCopy", "Alias", "Contiguous")
 
@@ -34,29 +34,22 @@ def made_by(tensor: torch.Tensor, op: str, hops: int = 8) -> bool:
     return False
 
 
-class SigmoidBeforeBceWithLogits(Check):
+class SigmoidBeforeBceWithLogits(FirstLossCalls, Check):
     id = "sigmoid-before-bce-with-logits"
     needs = ("criterion",)
     earliest = "0"
 
-    def attach(self, w):
-        self.w = w
-        self.calls = 0
-        if not isinstance(w.criterion, nn.BCEWithLogitsLoss):
-            return f"reads nn.BCEWithLogitsLoss inputs; criterion is {type(w.criterion).__name__}"
-        w.on_loss(self._before)
+    criteria = (nn.BCEWithLogitsLoss,)
 
-    def _before(self, args) -> None:
-        if self.calls >= _CALLS_CHECKED or len(args) < 1 or not torch.is_grad_enabled():
-            return
-        self.calls += 1
+    def judge(self, args) -> bool:
         x = args[0]
         if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.numel() == 0:
-            return
+            return False
         low, high = float(x.detach().min()), float(x.detach().max())
         if low >= 0 and high <= 1 and made_by(x, "Sigmoid"):
-            self.calls = _CALLS_CHECKED
             self.w.report(self.id, self.w.step, (
                 f"BCEWithLogitsLoss receives the output of a sigmoid (values in [{low:.3f}, {high:.3f}]), "
                 "expected logits: it applies the sigmoid again, so every predicted probability stays "
                 "in (0.5, 0.73); remove the sigmoid from the model (or use nn.BCELoss on probabilities)"))
+            return True
+        return False

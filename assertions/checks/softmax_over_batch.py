@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from assertions.check import Check
+from assertions.checks._loss_inputs import FirstLossCalls
 
-_CALLS_CHECKED = 4
 _TOLERANCE = 1e-3
 
 
@@ -41,29 +41,22 @@ def normalized_over_batch(x: torch.Tensor) -> bool:
     return over_batch and not over_classes
 
 
-class SoftmaxOverBatch(Check):
+class SoftmaxOverBatch(FirstLossCalls, Check):
     id = "softmax-over-batch"
     needs = ("criterion",)
     earliest = "0"
 
-    def attach(self, w):
-        self.w = w
-        self.calls = 0
-        if not isinstance(w.criterion, (nn.CrossEntropyLoss, nn.NLLLoss)):
-            return f"reads nn.CrossEntropyLoss/nn.NLLLoss inputs; criterion is {type(w.criterion).__name__}"
-        w.on_loss(self._before)
+    criteria = (nn.CrossEntropyLoss, nn.NLLLoss)
 
-    def _before(self, args) -> None:
-        if self.calls >= _CALLS_CHECKED or len(args) < 1 or not torch.is_grad_enabled():
-            return
-        self.calls += 1
+    def judge(self, args) -> bool:
         x = args[0]
         if isinstance(x, torch.Tensor) and normalized_over_batch(x):
             kind = as_probabilities(x.detach())[1]
             rows = x.detach().exp().sum(1) if kind == "log-probabilities" else x.detach().sum(1)
-            self.calls = _CALLS_CHECKED
             self.w.report(self.id, self.w.step, (
                 f"{type(self.w.criterion).__name__} receives {kind} that sum to 1 over the batch (dim 0, "
                 f"{x.shape[0]} samples) while each sample's {x.shape[1]} class scores sum to "
                 f"{float(rows.min()):.3g}..{float(rows.max()):.3g}: the softmax runs over dim 0; "
                 "use dim=1 (or -1) so each sample's classes are normalized"))
+            return True
+        return False
