@@ -42,6 +42,13 @@ NEEDS = {
 }
 
 
+def listing(items, most: int = 4) -> str:
+    """The first `most` items of a finding's evidence, comma-separated, and how many more there are."""
+    items = list(items)
+    more = f" and {len(items) - most} more" if len(items) > most else ""
+    return ", ".join(str(i) for i in items[:most]) + more
+
+
 def _distributed() -> bool:
     import torch.distributed as dist
 

@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Optional, Sequence
 import torch
 from torch import nn
 
+from assertions.check import listing
 from assertions.checks import default_checks, make_checks
 
 INTERNAL_ERROR = "watch-internal-error"
@@ -106,6 +107,10 @@ class Watch:
     # --- what checks call -----------------------------------------------------------------
     def name_of(self, param: torch.Tensor) -> str:
         return self.names.get(id(param), "<parameter outside the model>")
+
+    def names_of(self, params) -> str:
+        """A finding's list of parameters: the first few names and how many more."""
+        return listing(self.name_of(p) for p in params)
 
     def report(self, check: str, step: int, message: str, severity: Optional[str] = None) -> None:
         """Record the first finding of `check`; `severity` overrides the check's own for this one."""

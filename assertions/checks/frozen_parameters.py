@@ -13,12 +13,6 @@ from assertions.check import Check
 CHECK = "frozen-parameters"
 
 
-def _names(w, params, most: int = 4) -> str:
-    names = [w.name_of(p) for p in params]
-    more = f" and {len(names) - most} more" if len(names) > most else ""
-    return ", ".join(names[:most]) + more
-
-
 class FrozenParameters(Check):
     id = CHECK
     needs = ("optimizer",)
@@ -39,12 +33,12 @@ class FrozenParameters(Check):
             frozen = sum(not p.requires_grad for p in inert)
             problems.append(
                 f"the optimizer step can change nothing: all {len(inert)} parameters it holds "
-                f"({_names(w, inert)}) are frozen ({frozen}) or received no gradient ({len(inert) - frozen})")
+                f"({w.names_of(inert)}) are frozen ({frozen}) or received no gradient ({len(inert) - frozen})")
         orphans = [p for p in w.params.values() if p.grad is not None and id(p) not in held]
         if orphans:
             count = sum(p.numel() for p in orphans)
             problems.append(
                 f"{len(orphans)} parameters ({count} values) receive gradients but are in no optimizer "
-                f"param group, so they never change: {_names(w, orphans)}")
+                f"param group, so they never change: {w.names_of(orphans)}")
         if problems:
             w.report(CHECK, step, "; ".join(problems))

@@ -16,12 +16,6 @@ from assertions.check import Check
 CHECK = "parameters-without-gradient"
 
 
-def _names(w, params, most: int = 4) -> str:
-    names = [w.name_of(p) for p in params]
-    more = f" and {len(names) - most} more" if len(names) > most else ""
-    return ", ".join(names[:most]) + more
-
-
 class ParametersWithoutGradient(Check):
     id = CHECK
     needs = ("optimizer",)
@@ -45,6 +39,6 @@ class ParametersWithoutGradient(Check):
         self.w.report(CHECK, step, (
             f"expected every trainable parameter the optimizer holds to get a gradient; "
             f"{len(missing)} of {len(trainable)} ({values} of {total} values) got none at the first step: "
-            f"{_names(self.w, missing)}. If they run inside torch.utils.checkpoint with inputs that do not "
+            f"{self.w.names_of(missing)}. If they run inside torch.utils.checkpoint with inputs that do not "
             "require grad (frozen layers before them), pass use_reentrant=False; if they are unused on "
             "purpose, leave them out of the optimizer"))
