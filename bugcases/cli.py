@@ -207,7 +207,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except BugcasesError as exc:
-        print(f"bugcases: error: {exc}", file=sys.stderr)
+        print(f"bugcases: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print("bugcases: interrupted; files being written were left as they were", file=sys.stderr)
@@ -218,6 +218,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def one_line(message: str) -> str:
+    """The message with control characters (a newline or carriage return inside an argument the
+    user typed) written as escapes, so an error stays on one line."""
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in message)
 
 
 def _main_thread() -> bool:

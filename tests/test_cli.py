@@ -103,6 +103,9 @@ BAD_INPUT = [
     ("config-options-not-object", lambda p: ["run", CASE, "--config", _bad_config(p, '{"options": 3}')],
      "'options' must be a dict"),
     ("distributed-on-missing-gpus", lambda p: ["run", DISTRIBUTED_CASE, "--device", "cuda"], "cuda"),
+    # control characters in what the user typed are written as escapes: the error stays one line
+    ("carriage-return-in-argument", lambda p: ["list", "--variant", "\r"], "--variant \\r"),
+    ("newline-in-case-id", lambda p: ["run", "a\nb"], "unknown case 'a\\nb'"),
 ]
 
 
