@@ -82,10 +82,9 @@ class Watch:
         self.names = {id(p): name for name, p in model.named_parameters()}
         if not self.names:
             raise ValueError("watch: the model has no parameters; pass the model whose parameters the optimizer trains")
-        if optimizer is None:  # parameters updated by hand: the trainable ones are the ones updated
-            self.optimized = [p for p in model.parameters() if p.requires_grad]
-        else:
-            self.optimized = [p for group in optimizer.param_groups for p in group["params"]]
+        # parameters updated by hand: the trainable ones are the ones updated
+        self._trainable = [p for p in model.parameters() if p.requires_grad] if optimizer is None else []
+        self._optimized_key, self._optimized = None, []
         if not any(id(p) in self.names for p in self.optimized):
             raise ValueError(
                 "watch: the optimizer holds none of the model's parameters; "
@@ -105,6 +104,18 @@ class Watch:
         self._fingerprint = None  # without an optimizer: the parameters' norms at the last training forward
 
     # --- what checks call -----------------------------------------------------------------
+    @property
+    def optimized(self) -> list:
+        """The parameters the optimizer holds now, read live: fine-tuning recipes add groups
+        (`add_param_group`) after the watch started. Without one: the trainable ones at start."""
+        if self.optimizer is None:
+            return self._trainable
+        groups = self.optimizer.param_groups
+        key = tuple((id(g["params"]), len(g["params"])) for g in groups)
+        if key != self._optimized_key:
+            self._optimized_key, self._optimized = key, [p for g in groups for p in g["params"]]
+        return self._optimized
+
     def name_of(self, param: torch.Tensor) -> str:
         return self.names.get(id(param), "<parameter outside the model>")
 

@@ -20,7 +20,6 @@ from bugcases.registry import all_cases, get_case
 from bugcases.results import Result
 from tests.picks import CHEAP_CASE, MNIST_CASE
 
-pytestmark = pytest.mark.quick
 WEIGHTS_CASE = next(c.id for c in all_cases() if "weights" in c.options)
 
 
@@ -32,6 +31,7 @@ def _one_line_exit_2(code, capsys, *needles):
     return err[0]
 
 
+@pytest.mark.quick
 @pytest.mark.parametrize("content", ["garbage", "another-model", "a-tensor"])
 def test_weights_that_are_not_this_models_checkpoint(tmp_path, capsys, monkeypatch, content):
     monkeypatch.chdir(tmp_path)
@@ -47,10 +47,12 @@ def test_weights_that_are_not_this_models_checkpoint(tmp_path, capsys, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.pt"]
 
 
+@pytest.mark.quick
 def test_an_empty_variant_is_refused(capsys):
     _one_line_exit_2(main(["run", CHEAP_CASE, "--variant", ""]), capsys, "--variant must name a variant")
 
 
+@pytest.mark.quick
 def test_a_folder_as_output_gets_the_default_name_inside(tmp_path):
     case = get_case(CHEAP_CASE)
     variant = case.default_variants[1]
@@ -58,6 +60,7 @@ def test_a_folder_as_output_gets_the_default_name_inside(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [f"{CHEAP_CASE}__{variant}.json"]
 
 
+@pytest.mark.quick
 def test_a_full_disk_is_one_line_and_the_old_file_stays_whole(tmp_path, capsys, monkeypatch):
     out = tmp_path / "r.json"
     out.write_text('{"previous": true}')
@@ -82,6 +85,7 @@ def _mnist_root_with(tmp_path, damage):
     return root
 
 
+@pytest.mark.quick
 @pytest.mark.parametrize("damage", ["truncated", "corrupted-header"])
 def test_damaged_dataset_files_under_data_root(tmp_path, capsys, damage):
     def cut(name, raw):
@@ -95,6 +99,7 @@ def test_damaged_dataset_files_under_data_root(tmp_path, capsys, damage):
     assert not (tmp_path / "r.json").exists()
 
 
+@pytest.mark.quick
 def test_a_result_file_cut_short_before_plot(tmp_path, capsys):
     cut = tmp_path / "cut.json"
     cut.write_text(Result(case="c", variant="v").stamp("c", "v", {}, "cpu").to_json()[:40])
@@ -102,6 +107,7 @@ def test_a_result_file_cut_short_before_plot(tmp_path, capsys):
     assert not (tmp_path / "p.png").exists()
 
 
+@pytest.mark.quick
 def test_sigterm_exits_143_with_one_line_and_leaves_the_previous_file(tmp_path):
     out = tmp_path / "result.json"
     out.write_text('{"previous": true}')
@@ -124,10 +130,10 @@ def test_sigterm_exits_143_with_one_line_and_leaves_the_previous_file(tmp_path):
 # --- the command line, fuzzed ----------------------------------------------------------------
 _VALUES = st.one_of(
     st.sampled_from(["", "0", "-1", "1", "2", "1e-3", "nan", "inf", "abc", "\u00e9\u00df", "/dev/null", ".",
-                     "no/such/dir/x.json", "cuda:9", "cpu", "quick", "gpu", "buggy", "fixed"]),
+                     "no/such/dir/x.json", "cuda:9", "cpu", "quick", "gpu", "buggy", "fixed", "digits", "synthetic"]),
     st.text(min_size=0, max_size=6))
-_FLAGS = ["--variant", "--tier", "--lr", "--epochs", "--batch-size", "--seed", "--device", "--data-root", "--weights",
-          "--world-size", "--output", "--config", "--set"]
+_FLAGS = ["--variant", "--tier", "--lr", "--epochs", "--batch-size", "--seed", "--device", "--data-root", "--data",
+          "--weights", "--world-size", "--output", "--config", "--set"]
 _COMMANDS = st.sampled_from(["run", "list", "plot", "report", "docs", "score", "nope"])
 _CASES = st.sampled_from([CHEAP_CASE, MNIST_CASE, "no-such-case", ""])
 
@@ -153,9 +159,7 @@ def _stub_score(names, out, *args, **kwargs):
     return Path(out) / "score.md"
 
 
-@settings(max_examples=40)
-@given(args=argv())
-def test_fuzzed_command_line_exits_0_or_2_with_one_line_and_no_leftovers(tmp_path_factory, args):
+def _fuzzed_command_line(tmp_path_factory, args):
     """Training and reports are replaced by stubs (their own tests run them for real): this is about
     what the command line accepts and refuses."""
     import bugcases.report
@@ -178,3 +182,18 @@ def test_fuzzed_command_line_exits_0_or_2_with_one_line_and_no_leftovers(tmp_pat
     if code == 2 and args[0] != "docs":
         assert len(lines) == 1 and lines[0].startswith("bugcases: error:"), (args, lines)
         assert sorted(p.name for p in work.iterdir()) == [".stderr"], (args, list(work.iterdir()))
+
+
+@pytest.mark.quick
+@settings(max_examples=40)
+@given(args=argv())
+def test_fuzzed_command_line_exits_0_or_2_with_one_line_and_no_leftovers(tmp_path_factory, args):
+    _fuzzed_command_line(tmp_path_factory, args)
+
+
+@pytest.mark.slow
+@settings(max_examples=300)
+@given(args=argv())
+def test_fuzzed_command_line_many_examples(tmp_path_factory, args):
+    """The same fuzz with more examples: rarer inputs (a '\\r' in an argument split the error line)."""
+    _fuzzed_command_line(tmp_path_factory, args)

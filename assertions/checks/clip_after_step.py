@@ -11,7 +11,7 @@ values times one factor below 1 for every sampled parameter, was rescaled after 
 Zeroing (`zero_grad(set_to_none=False)`), `set_to_none`, and DDP's averaging (not one factor)
 are not rescaling; a clip followed by zeroing in place leaves nothing to read (missed), and a
 clip that happens to scale by 1 (norm below max_norm) is not told from logging a norm. Reads the first few steps only; holds up to 8 .grad tensors until the next
-backward pass.
+backward pass. Sparse gradients (`nn.Embedding(sparse=True)`) are not read.
 """
 
 from __future__ import annotations
@@ -37,10 +37,14 @@ class GradSnapshot:
     version: int
     values: torch.Tensor
 
+    @staticmethod
+    def readable(grad) -> bool:
+        """A dense .grad: a sparse one (nn.Embedding(sparse=True)) has no flat view to sample."""
+        return grad is not None and grad.layout == torch.strided
+
     @classmethod
     def take(cls, grad: torch.Tensor) -> "GradSnapshot":
-        flat = grad.detach().reshape(-1)[:SAMPLED_VALUES]
-        return cls(grad, grad._version, flat.to("cpu", torch.float64, copy=True))
+        return cls(grad, grad._version, _sample(grad).clone())
 
     def factor(self, current: Optional[torch.Tensor]) -> Optional[float]:
         """The factor c in (0, 1) with current == c * then, if .grad is the same tensor, modified
@@ -48,7 +52,7 @@ class GradSnapshot:
         multiplied by 1 as `clip_grad_norm_(params, inf)` does to log a norm, anything else)."""
         if current is not self.grad or current._version == self.version:
             return None
-        now = current.detach().reshape(-1)[:SAMPLED_VALUES].to("cpu", torch.float64)
+        now = _sample(current)
         nonzero = self.values != 0
         if not bool(nonzero.any()) or not bool(now.any()):
             return None
@@ -59,6 +63,15 @@ class GradSnapshot:
         if not (0 < c < 1 - 1e-6) or (ratios - c).abs().max().item() > 1e-5 * max(c, 1e-30):
             return None
         return c
+
+
+def _sample(grad: torch.Tensor) -> torch.Tensor:
+    """The first values of a dense .grad as float64 on the CPU; a complex one as (real, imag) pairs
+    (casting it to float64 would drop the imaginary part, with a warning in the user's log)."""
+    flat = grad.detach().reshape(-1)[:SAMPLED_VALUES]
+    if flat.is_complex():
+        flat = torch.view_as_real(flat).reshape(-1)
+    return flat.to("cpu", torch.float64)
 
 
 def common_factor(factors: list) -> Optional[float]:
@@ -83,7 +96,7 @@ class ClipAfterStep(Check):
     def _after_step(self, step: int) -> None:
         if step >= WATCHED_STEPS:
             return
-        with_grad = [p for p in self.w.optimized if p.grad is not None][:SAMPLED_PARAMS]
+        with_grad = [p for p in self.w.optimized if GradSnapshot.readable(p.grad)][:SAMPLED_PARAMS]
         self.kept = [(p, GradSnapshot.take(p.grad)) for p in with_grad]
         self.kept_at = step
 

@@ -9,7 +9,7 @@ the tensors: after a backward pass we keep a sample of a few parameters' .grad v
 version counter; when the next backward pass is about to add to the same .grad with no
 optimizer step between, a .grad modified in place into the same values times one factor below
 1 was rescaled between micro-batches. Zeroing, `set_to_none` and DDP's averaging are not one
-factor. Reads the first few steps only.
+factor. Reads the first few steps only; sparse gradients (`nn.Embedding(sparse=True)`) are not read.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class ClipInsideAccumulation(Check):
         w.on_step(after=self._after_step)
 
     def _after_accumulate(self, param) -> None:
-        if self.w.step < WATCHED_STEPS and id(param) in self.sampled and param.grad is not None:
+        if self.w.step < WATCHED_STEPS and id(param) in self.sampled and GradSnapshot.readable(param.grad):
             self.snapshots[id(param)] = GradSnapshot.take(param.grad)
 
     def _before_accumulate(self, param, incoming) -> None:

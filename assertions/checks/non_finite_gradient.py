@@ -16,6 +16,11 @@ from assertions.check import Check
 CHECK = "non-finite-gradient"
 
 
+def _finite(grad: torch.Tensor) -> bool:
+    """Every value finite; a sparse gradient (nn.Embedding(sparse=True)) has no isfinite: its values do."""
+    return bool(torch.isfinite(grad.coalesce().values() if grad.is_sparse else grad).all())
+
+
 class NonFiniteGradient(Check):
     id = CHECK
     earliest = "the first such step"
@@ -35,6 +40,6 @@ class NonFiniteGradient(Check):
         norms = torch._foreach_norm(grads) if hasattr(torch, "_foreach_norm") else [g.norm() for g in grads]
         total = float(torch.stack([n.float().to(grads[0].device) for n in norms]).sum())
         if not math.isfinite(total):
-            bad = next(p for p in self.w.optimized if p.grad is not None and not bool(torch.isfinite(p.grad).all()))
+            bad = next(p for p in self.w.optimized if p.grad is not None and not _finite(p.grad))
             self.seen = True
             self.w.report(CHECK, step, f"grad of {self.w.name_of(bad)} holds NaN or inf: the run has diverged")
