@@ -76,7 +76,8 @@ def _totals(rows: list, corpus: list) -> dict:
     buggy = [r for r in rows if r["kind"] == "buggy" and r["error"] is None]
     fixed = [r for r in rows if r["kind"] == "fixed" and r["error"] is None]
     latencies = [r["latency"] for r in buggy if r["latency"] is not None]
-    correct = [c for c in corpus if c["kind"] == "correct"]
+    ran = [c for c in corpus if c["error"] is None]  # a loop the detector could not run on is "not run"
+    correct = [c for c in ran if c["kind"] == "correct"]
     return {
         "recall": round(sum(r["detected"] for r in buggy) / len(buggy), 4) if buggy else None,
         "buggy_variants": len(buggy), "detected": sum(r["detected"] for r in buggy),
@@ -84,10 +85,10 @@ def _totals(rows: list, corpus: list) -> dict:
         "warnings_fixed": sum(r["warnings"] > 0 for r in fixed),
         "false_alarms_corpus": sum(c["errors"] > 0 for c in correct), "corpus_loops": len(correct),
         "warnings_corpus": sum(c["warnings"] > 0 for c in correct),
-        "upstream_bugs_found": sum(c["errors"] > 0 for c in corpus if c["kind"] == "upstream-bug"),
-        "upstream_bugs": sum(c["kind"] == "upstream-bug" for c in corpus),
+        "upstream_bugs_found": sum(c["errors"] > 0 for c in ran if c["kind"] == "upstream-bug"),
+        "upstream_bugs": sum(c["kind"] == "upstream-bug" for c in ran),
         "latency_zero": sum(lat == 0 for lat in latencies), "latency_max": max(latencies, default=None),
-        "not_run": sum(r["error"] is not None for r in rows),
+        "not_run": sum(r["error"] is not None for r in rows) + len(corpus) - len(ran),
     }
 
 
@@ -102,7 +103,8 @@ def _overhead(detector, loops: dict, repeats: int) -> Optional[float]:
             for with_detector in ((False, True) if i % 2 == 0 else (True, False)):
                 start = time.perf_counter()
                 if with_detector:
-                    if detector.on_loop(loop) is None:
+                    obs = detector.on_loop(loop)
+                    if obs is None or obs.error is not None:  # the time of a run that did not happen
                         return None
                 else:
                     loop.run(lambda *a, **k: nullcontext())
@@ -141,7 +143,7 @@ def markdown(scores: list, meta: dict) -> str:
                      f"{s['false_alarms_corpus']}/{s['corpus_loops']} | {s['warnings_fixed']} / {s['warnings_corpus']} | "
                      f"{s['upstream_bugs_found']}/{s['upstream_bugs']} | "
                      f"{s['latency_zero']}/{s['detected']} | {s['latency_max'] if s['latency_max'] is not None else '-'} | "
-                     f"{s['overhead'] if s['overhead'] is not None else '-'}x | {s['not_run']} |")
+                     f"{'-' if s['overhead'] is None else str(s['overhead']) + 'x'} | {s['not_run']} |")
     for s in scores:
         lines += ["", f"### {s['detector']}: per case", "", "| case | variant | kind | finding (step) | latency |",
                   "| --- | --- | --- | --- | --- |"]
@@ -150,6 +152,7 @@ def markdown(scores: list, meta: dict) -> str:
                                   if r["first"] else "none")
             lines.append(f"| {r['case']} | {r['variant']} | {r['kind']} | {what} | "
                          f"{'-' if r['latency'] is None else r['latency']} |")
+        lines += [f"| corpus: {c['loop']} | - | {c['kind']} | {c['error']} | - |" for c in s["corpus"] if c["error"]]
     return "\n".join(lines) + "\n"
 
 
