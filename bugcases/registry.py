@@ -6,13 +6,15 @@ the CLI, the report, the benchmarks and the differential tests all reach cases t
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import os
 import pkgutil
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Mapping, Optional
 
-from bugcases.config import TIERS, RunConfig
+from bugcases.config import DATA_SOURCES, TIERS, RunConfig
 from bugcases.errors import BugcasesError
 from bugcases.results import HISTORY_KEYS, Result
 from bugcases.runtime import resolve_device
@@ -61,6 +63,7 @@ class Expect:
             raise ValueError(f"Expect({self.check!r}) lists no variant in fires_on or silent_on")
 
 
+DATA_ENV = "BUGCASES_DATA"  # a default data source (what `pytest --data` sets), for the cases that can use it
 CLAIM_TIERS = ("quick", "slow", "gpu")  # quick: its first seed in `pytest -m quick`; slow: every seed; gpu: the gpu tier
 MEASURES = (*HISTORY_KEYS, "step_seconds", "peak_memory_bytes", "status")
 
@@ -83,6 +86,8 @@ class Claim:
     seeds: tuple = (0, 1, 2)
     tiers: tuple = CLAIM_TIERS
     distinguishes: bool = True
+    sources: tuple = DATA_SOURCES  # the data it is asserted on; a case that reads MNIST runs it on real digits too
+    digits_note: str = ""  # why it is not asserted on real digits (README and report), when it is not
 
     def __post_init__(self) -> None:
         problems = []
@@ -95,8 +100,13 @@ class Claim:
             problems.append(f"tiers must be a non-empty subset of {CLAIM_TIERS}, got {self.tiers}")
         if not self.seeds:
             problems.append("seeds must name at least one seed")
+        if not self.sources or not set(self.sources) <= set(DATA_SOURCES):
+            problems.append(f"sources must be a non-empty subset of {DATA_SOURCES}, got {self.sources}")
+        if "digits" not in self.sources and not self.digits_note:
+            problems.append("a claim left off real digits needs digits_note= saying why it does not hold there")
         if problems:
             raise ValueError(f"claim {self.name!r}: " + "; ".join(problems))
+
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,9 @@ class BugCase:
     options: Mapping[str, Option] = field(default_factory=dict)  # case-owned settings: name -> Option
     cost_on_cuda: Optional[CostRatio] = None  # measured by `pytest -m gpu`
     panels: tuple = ()  # what the report draws (bugcases.symptoms.Panel); default: the claims' measures
+    # What a quick-tier run on real digits changes (its sizes were set for the synthetic images), and why.
+    on_digits: Mapping = field(default_factory=dict)
+    digits_note: str = ""
 
     def __post_init__(self) -> None:
         names = [v.name for v in self.variants]
@@ -150,6 +163,8 @@ class BugCase:
             for name in c.variants:
                 if name not in names:
                     problems.append(f"claim {c.name!r} names unknown variant {name!r}")
+        if self.on_digits and (self.dataset != "mnist" or not self.digits_note):
+            problems.append("on_digits= applies to a case that reads MNIST, with digits_note= saying why")
         if self.cost_on_cuda is not None:
             for name in (self.cost_on_cuda.expensive, self.cost_on_cuda.cheap):
                 if name not in names:
@@ -172,6 +187,11 @@ class BugCase:
         names = self.variant_names
         return names[0], "fixed" if "fixed" in names else names[1]
 
+    @property
+    def data_sources(self) -> tuple:
+        """The data sources it can read: the real digits only where it reads MNIST files."""
+        return ("synthetic", "digits") if self.dataset == "mnist" else ("synthetic",)
+
     def variant(self, name: str) -> Variant:
         for v in self.variants:
             if v.name == name:
@@ -183,11 +203,34 @@ class BugCase:
         """The tier's config with `overrides` (RunConfig fields) and `options` (this case's own settings)."""
         if tier not in self.tiers:
             raise BugcasesError(f"unknown tier {tier!r}; choose one of: {', '.join(TIERS)}")
-        config = self.tiers[tier].replace(**overrides)
+        default = os.environ.get(DATA_ENV)
+        if "data" not in overrides and default and default in self.data_sources:
+            overrides = {**overrides, "data": default}
+        config = self.tiers[tier]
+        if tier == "quick" and overrides.get("data") == "digits":
+            config = dataclasses.replace(config, **self.on_digits)  # None is a value here: "no limit"
+        config = config.replace(**overrides)
         if options:
             config = config.replace(options={**dict(config.options), **options})
         self._check_options(config)
+        self._check_data(config)
         return config
+
+    def _check_data(self, config: RunConfig) -> None:
+        if config.data not in self.data_sources:
+            users = [c.id for c in all_cases() if config.data in c.data_sources]
+            reads = f"reads {self.dataset}" if self.dataset else "makes its own data in memory"
+            raise BugcasesError(f"case {self.id} {reads}, not MNIST files, so --data {config.data} does not apply; "
+                                f"the cases that can use it: {', '.join(users)}")
+
+    def data_used(self, config: RunConfig) -> str:
+        """What a run read, for its result's meta: a data root, the suite's files, or in-memory data."""
+        if self.dataset is None:
+            return "in-memory"
+        from bugcases.data import DATA_ROOT_ENV
+
+        root = config.data_root or os.environ.get(DATA_ROOT_ENV)
+        return f"data root {root}" if root else config.data
 
     def _check_options(self, config: RunConfig) -> None:
         for name, value in config.options:
@@ -204,6 +247,7 @@ class BugCase:
     def validate(self, config: RunConfig) -> None:
         """What can be checked before any work: the device exists, world_size fits the case."""
         resolve_device(config.device)
+        self._check_data(config)
         if config.world_size > 1 and not self.distributed:
             raise BugcasesError(f"case {self.id} trains in one process; world_size applies to the distributed cases")
 
@@ -211,7 +255,9 @@ class BugCase:
         """Train one variant and stamp the result with what produced it."""
         v = self.variant(variant)
         self.validate(config)
-        return v.train(config).stamp(self.id, v.name, config.to_dict(), config.device)
+        result = v.train(config).stamp(self.id, v.name, config.to_dict(), config.device)
+        result.meta["data"] = self.data_used(config)
+        return result
 
 
 @lru_cache(maxsize=None)

@@ -49,11 +49,16 @@ def _first_findings(result) -> list:
 def _claims(case: BugCase, results: dict, tier: str) -> list:
     """Each claim judged on the report's own runs, where those are the runs it is about."""
     verdicts = []
+    data = next(iter(results.values())).config.get("data", "synthetic")
     for claim in case.claims:
         overrides = dict(claim.overrides.get(tier, {}))
+        if data not in claim.sources:
+            why = f": {claim.digits_note}" if data == "digits" else ""
+            verdicts.append((claim.name, f"not asserted here: a claim about {' and '.join(claim.sources)} data{why}"))
+            continue
         if overrides:
             verdicts.append((claim.name, f"not run here: needs its own runs ({_settings(overrides)}); "
-                                         "pytest -m slow checks it"))
+                                         f"pytest -m {'real' if data == 'digits' else 'slow'} checks it"))
             continue
         if tier == "quick" and "quick" not in claim.tiers and "slow" not in claim.tiers:
             verdicts.append((claim.name, "not run here: a gpu-tier claim (pytest -m gpu)"))
@@ -98,7 +103,7 @@ def run_report(out: str, cases: Optional[Iterable[BugCase]] = None, tier: str = 
                                   title=f"{report.case.id}: {report.case.title}")
         report.figure = name if report.panels else None
         report.claims = _claims(report.case, report.results, tier)
-    header = _header(tier, reports)
+    header = _header(tier, reports, (overrides or {}).get("data_root") or (overrides or {}).get("data") or "synthetic")
     write_text_atomic(folder / "summary.md", _summary(list(reports.values()), header))
     from bugcases.report_html import page
 
@@ -106,14 +111,14 @@ def run_report(out: str, cases: Optional[Iterable[BugCase]] = None, tier: str = 
     return folder / "index.html"
 
 
-def _header(tier: str, reports: dict) -> dict:
+def _header(tier: str, reports: dict, data: str) -> dict:
     import torch
 
     first = next(iter(reports.values())).results
     meta = next(iter(first.values())).meta
     return {"tier": tier, "machine": f"{platform.machine()}, {platform.system()}, {meta.get('device')}",
             "torch": torch.__version__, "seed": meta.get("seed"), "threads": meta.get("threads"),
-            "created": meta.get("created")}
+            "created": meta.get("created"), "data": data}
 
 
 def _summary(reports: list, header: dict) -> str:
@@ -121,7 +126,7 @@ def _summary(reports: list, header: dict) -> str:
         f"# bugcases report ({header['tier']} tier)",
         "",
         f"torch {header['torch']}, {header['machine']}, seed {header['seed']}, {header['threads']} threads, "
-        f"{header['created']}. Open index.html for the figures.",
+        f"{header['created']}, image data: {header['data']}. Open index.html for the figures.",
         "",
         "| case | documented | measured (final value per variant) | claims | checks fired |",
         "| --- | --- | --- | --- | --- |",

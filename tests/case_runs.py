@@ -4,6 +4,7 @@ per process, so a check's detection run and the claims that need the same run sh
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Optional
 
 from bugcases.config import RunConfig
 from bugcases.registry import get_case
@@ -14,17 +15,17 @@ def run(case_id: str, variant: str, config: RunConfig):
     return get_case(case_id).run(variant, config)
 
 
-def detection_run(case_id: str, variant: str, steps: int, epochs: int = 1):
+def detection_run(case_id: str, variant: str, steps: int, epochs: int = 1, data: Optional[str] = None):
     """A few optimizer steps of the quick tier (per epoch, in `epochs` epochs): enough for the
-    watch's checks, cheap."""
-    quick = get_case(case_id).config("quick")
+    watch's checks, cheap. `data`: a data source (default: the tier's, or what `pytest --data` set)."""
+    quick = get_case(case_id).config("quick", **({"data": data} if data else {}))
     return run(case_id, variant, quick.replace(epochs=epochs, max_steps=min(steps, quick.max_steps or steps)))
 
 
-def claim_runs(case_id: str, claim_name: str, seed: int, tier: str = "quick") -> dict:
+def claim_runs(case_id: str, claim_name: str, seed: int, tier: str = "quick", data: Optional[str] = None) -> dict:
     case = get_case(case_id)
     claim = next(c for c in case.claims if c.name == claim_name)
-    config = case.config(tier, seed=seed, **dict(claim.overrides.get(tier, {})))
+    config = case.config(tier, seed=seed, **({"data": data} if data else {}), **dict(claim.overrides.get(tier, {})))
     return {v: run(case_id, v, config) for v in claim.variants}
 
 

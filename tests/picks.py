@@ -17,6 +17,8 @@ CHEAP_CASE = _first(lambda c: not c.distributed and c.dataset is None and not c.
 # Trained by the shared loop on MNIST-format files: the seeds' per-epoch keys, --data-root errors.
 MNIST_CASE = _first(lambda c: c.dataset == "mnist" and c.variant(c.default_variants[1]).step is not None,
                     "shared-loop MNIST case")
+# Reads image files that are not MNIST (CIFAR): real digits cannot stand in for them.
+CIFAR_CASE = _first(lambda c: c.dataset not in (None, "mnist"), "case reading CIFAR files")
 DISTRIBUTED_CASE = _first(lambda c: c.distributed, "distributed case")
 # A case that declares an integer setting of its own (`--set NAME=VALUE`).
 SETTINGS_CASE = _first(lambda c: any(o.kind is int for o in c.options.values()), "case with an integer setting")

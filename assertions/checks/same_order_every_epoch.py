@@ -3,7 +3,9 @@
 `DistributedSampler` shuffles with a generator seeded by `seed + epoch`; without
 `sampler.set_epoch(epoch)` at the top of each epoch every epoch replays the first one's order
 (the DistributedSampler docs). The watch keeps a fingerprint of the first two training batches
-(a few input values each, read for the first few hundred steps only) and compares every later
+(each sample's sum and the batch's first input values, read for the first few hundred steps
+only; real images such as MNIST's share their first and last rows of background, so sums are
+what tells two batches apart) and compares every later
 training batch with them: the first batch seen again, immediately followed by the second, is an
 epoch replayed in order. Under torch.distributed with more than one rank this is an error (the
 sampler's set_epoch is missing); in one process it is a warning, since some loops keep a fixed
@@ -21,8 +23,11 @@ _WATCHED_STEPS = 512  # an epoch longer than this is not compared (the cost stay
 
 
 def _fingerprint(x: torch.Tensor) -> tuple:
-    flat = x.detach().reshape(-1)
-    return (tuple(x.shape), tuple(flat[:_VALUES].tolist()), tuple(flat[-_VALUES:].tolist()))
+    x = x.detach()
+    if x.is_complex():  # (real, imag) pairs: a float64 sum of complex values warns and drops imag
+        x = torch.view_as_real(x)
+    per_sample = x.reshape(x.shape[0], -1).sum(1, dtype=torch.float64)
+    return (tuple(x.shape), tuple(per_sample.tolist()), tuple(x.reshape(-1)[:_VALUES].tolist()))
 
 
 class SameOrderEveryEpoch(Check):

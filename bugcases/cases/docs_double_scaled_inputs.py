@@ -20,8 +20,7 @@ FIXED_TRANSFORM = transforms.Compose([transforms.ToTensor()])
 
 def _setup(transform):
     def setup(config: RunConfig) -> Setup:
-        train = data.load_split(data.MNIST, config.data_root, True, transform, config.train_samples)
-        val = data.load_split(data.MNIST, config.data_root, False, transform, config.val_samples)
+        train, val = data.splits(data.MNIST, config, transform)
         model = image_mlp(784, 64, 10)
         optimizer = optim.SGD(model.parameters(), lr=config.lr)
         return Setup(model, optimizer, nn.CrossEntropyLoss(), train, val)

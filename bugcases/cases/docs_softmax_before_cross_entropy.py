@@ -22,8 +22,7 @@ FLOOR_10_CLASSES = 1.4587  # log(1 + 9/e)
 def _setup(with_softmax: bool):
     def setup(config: RunConfig) -> Setup:
         transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-        train = data.load_split(data.MNIST, config.data_root, True, transform, config.train_samples)
-        val = data.load_split(data.MNIST, config.data_root, False, transform, config.val_samples)
+        train, val = data.splits(data.MNIST, config, transform)
         model = image_mlp(784, 64, 10)
         if with_softmax:
             model.append(nn.Softmax(dim=1))

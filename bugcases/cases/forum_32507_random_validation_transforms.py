@@ -34,8 +34,7 @@ def fixed_transforms():
 def _setup(data_transforms):
     def setup(config: RunConfig) -> Setup:
         chosen = data_transforms()
-        train = data.load_split(data.MNIST, config.data_root, True, chosen["train"], config.train_samples)
-        val = data.load_split(data.MNIST, config.data_root, False, chosen["val"], config.val_samples)
+        train, val = data.splits(data.MNIST, config, chosen["train"], chosen["val"])
         model = image_mlp(784, 64, 10)
         optimizer = optim.SGD(model.parameters(), lr=config.lr, momentum=0.9)
         return Setup(model, optimizer, nn.CrossEntropyLoss(), train, val, val_batch_size=50,

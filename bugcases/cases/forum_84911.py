@@ -80,8 +80,7 @@ def _setup(config: RunConfig, resize: int, make_optimizer) -> Setup:
         transforms.ToTensor(),
         transforms.Normalize(MEAN, STD),
     ])
-    train = data.load_split(data.CIFAR100, config.data_root, True, train_transforms, config.train_samples)
-    val = data.load_split(data.CIFAR100, config.data_root, False, val_transforms, config.val_samples)
+    train, val = data.splits(data.CIFAR100, config, train_transforms, val_transforms)
     model_transfer = build_model(config)
     optimizer = make_optimizer(model_transfer, config.lr)
     start = [p.detach().clone() for p in model_transfer.parameters()]

@@ -39,8 +39,7 @@ class FixedNet(BuggyNet):
 def _setup(net_class):
     def setup(config: RunConfig) -> Setup:
         transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-        train = data.load_split(data.MNIST, config.data_root, True, transform, config.train_samples)
-        val = data.load_split(data.MNIST, config.data_root, False, transform, config.val_samples)
+        train, val = data.splits(data.MNIST, config, transform)
         model = net_class()
         optimizer = optim.SGD(model.parameters(), lr=config.lr, momentum=0.9)
         return Setup(model, optimizer, nn.CrossEntropyLoss(), train, val, measure=_evaluate_twice)

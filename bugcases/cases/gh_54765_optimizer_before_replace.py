@@ -28,8 +28,7 @@ class Net(nn.Module):
 
 def _splits(config: RunConfig):
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-    return (data.load_split(data.MNIST, config.data_root, True, transform, config.train_samples),
-            data.load_split(data.MNIST, config.data_root, False, transform, config.val_samples))
+    return data.splits(data.MNIST, config, transform)
 
 
 def buggy_setup(config: RunConfig) -> Setup:

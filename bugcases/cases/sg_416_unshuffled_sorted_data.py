@@ -31,9 +31,8 @@ def fixed_loader(train, batch_size, generator):
 def _setup(train_loader):
     def setup(config: RunConfig) -> Setup:
         transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-        train = data.sorted_by_label(
-            data.load_split(data.MNIST, config.data_root, True, transform, config.train_samples))
-        val = data.load_split(data.MNIST, config.data_root, False, transform, config.val_samples)
+        train, val = data.splits(data.MNIST, config, transform)
+        train = data.sorted_by_label(train)
         model = image_mlp(784, 64, 10)
         optimizer = optim.SGD(model.parameters(), lr=config.lr, momentum=0.9)
         return Setup(model, optimizer, nn.CrossEntropyLoss(), train, val, train_loader=train_loader,

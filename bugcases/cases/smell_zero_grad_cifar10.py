@@ -19,8 +19,7 @@ from bugcases.registry import BugCase, Claim, Expect, Variant
 def setup(config: RunConfig) -> Setup:
     transform = transforms.Compose(
         [transforms.ToTensor(), transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])
-    trainset = data.load_split(data.CIFAR10, config.data_root, True, transform, config.train_samples)
-    testset = data.load_split(data.CIFAR10, config.data_root, False, transform, config.val_samples)
+    trainset, testset = data.splits(data.CIFAR10, config, transform)
     net = TutorialNet().to(config.device)
     optimizer = optim.SGD(net.parameters(), lr=config.lr, momentum=0.9)
     return Setup(net, optimizer, nn.CrossEntropyLoss(), trainset, testset)
