@@ -3,8 +3,9 @@
 Without a data root the suite writes a deterministic, learnable synthetic source (class
 prototypes plus noise) in MNIST's idx format or CIFAR's pickled batches, into a cache folder,
 and torchvision reads it back; with the data source "digits" it writes real handwritten digits
-that a package ships (bugcases.real_digits) in MNIST's format instead. With `--data-root` (or $BUGCASES_DATA_ROOT) the real files are
-used as they are, and their absence is an error, never a download.
+that a package ships (bugcases.real_digits) in MNIST's format instead. With `--data-root` (or
+$BUGCASES_DATA_ROOT) the real files are used as they are, and their absence is an error, never
+a download.
 """
 
 from __future__ import annotations

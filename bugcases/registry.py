@@ -108,7 +108,6 @@ class Claim:
             raise ValueError(f"claim {self.name!r}: " + "; ".join(problems))
 
 
-
 @dataclass(frozen=True)
 class Option:
     """A setting only some cases use (an image size, a weights file): declared by the case itself."""

@@ -103,7 +103,7 @@ def run_report(out: str, cases: Optional[Iterable[BugCase]] = None, tier: str = 
                                   title=f"{report.case.id}: {report.case.title}")
         report.figure = name if report.panels else None
         report.claims = _claims(report.case, report.results, tier)
-    header = _header(tier, reports, (overrides or {}).get("data_root") or (overrides or {}).get("data") or "synthetic")
+    header = _header(tier, reports)
     write_text_atomic(folder / "summary.md", _summary(list(reports.values()), header))
     from bugcases.report_html import page
 
@@ -111,14 +111,15 @@ def run_report(out: str, cases: Optional[Iterable[BugCase]] = None, tier: str = 
     return folder / "index.html"
 
 
-def _header(tier: str, reports: dict, data: str) -> dict:
+def _header(tier: str, reports: dict) -> dict:
     import torch
 
     first = next(iter(reports.values())).results
     meta = next(iter(first.values())).meta
     return {"tier": tier, "machine": f"{platform.machine()}, {platform.system()}, {meta.get('device')}",
             "torch": torch.__version__, "seed": meta.get("seed"), "threads": meta.get("threads"),
-            "created": meta.get("created"), "data": data}
+            "created": meta.get("created"),
+            "data": ", ".join(sorted({r.meta.get("data", "?") for rep in reports.values() for r in rep.results.values()}))}
 
 
 def _summary(reports: list, header: dict) -> str:
@@ -126,7 +127,7 @@ def _summary(reports: list, header: dict) -> str:
         f"# bugcases report ({header['tier']} tier)",
         "",
         f"torch {header['torch']}, {header['machine']}, seed {header['seed']}, {header['threads']} threads, "
-        f"{header['created']}, image data: {header['data']}. Open index.html for the figures.",
+        f"{header['created']}, data: {header['data']}. Open index.html for the figures.",
         "",
         "| case | documented | measured (final value per variant) | claims | checks fired |",
         "| --- | --- | --- | --- | --- |",

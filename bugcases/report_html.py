@@ -56,7 +56,7 @@ Checks fired: {"; ".join(f"{escape(v)}: {escape(r.fired(v))}" for v in r.results
 def page(reports: list, header: dict) -> str:
     meta = (f"{escape(header['tier'])} tier; torch {escape(str(header['torch']))}; {escape(header['machine'])}; "
             f"seed {escape(str(header['seed']))}; {escape(str(header['threads']))} threads; {escape(str(header['created']))}; "
-            f"image data: {escape(str(header.get('data', 'synthetic')))}")
+            f"data: {escape(str(header.get('data', '?')))}")
     rows = "\n".join(_summary_row(r) for r in reports)
     sections = "\n".join(_section(r) for r in reports)
     return f"""<!DOCTYPE html>

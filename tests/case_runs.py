@@ -6,6 +6,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Optional
 
+import pytest
+
 from bugcases.config import RunConfig
 from bugcases.registry import get_case
 
@@ -26,6 +28,8 @@ def claim_runs(case_id: str, claim_name: str, seed: int, tier: str = "quick", da
     case = get_case(case_id)
     claim = next(c for c in case.claims if c.name == claim_name)
     config = case.config(tier, seed=seed, **({"data": data} if data else {}), **dict(claim.overrides.get(tier, {})))
+    if config.data not in claim.sources:  # `pytest --data digits` on a claim about the synthetic images
+        pytest.skip(f"a claim about {' and '.join(claim.sources)} data, not {config.data}: {claim.digits_note}")
     return {v: run(case_id, v, config) for v in claim.variants}
 
 

@@ -87,7 +87,7 @@ def test_report_on_digits_runs_the_mnist_cases_and_names_the_data(cache, tmp_pat
     assert main(["report", "--out", str(out), "--data", "digits", "--bugcase", MNIST_CASE]) == 0
     results = [json.loads(p.read_text()) for p in out.glob("*.json")]
     assert results and all(r["meta"]["data"] == "digits" for r in results)
-    assert "image data: digits" in (out / "summary.md").read_text()
+    assert "data: digits." in (out / "summary.md").read_text()
 
 
 @pytest.mark.real
