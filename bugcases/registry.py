@@ -203,7 +203,7 @@ class BugCase:
         if tier not in self.tiers:
             raise BugcasesError(f"unknown tier {tier!r}; choose one of: {', '.join(TIERS)}")
         default = os.environ.get(DATA_ENV)
-        if "data" not in overrides and default and default in self.data_sources:
+        if "data" not in overrides and not overrides.get("data_root") and default in self.data_sources:
             overrides = {**overrides, "data": default}
         config = self.tiers[tier]
         if tier == "quick" and overrides.get("data") == "digits":

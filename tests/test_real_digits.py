@@ -69,6 +69,15 @@ def test_pytest_data_option_reaches_the_cases_that_read_mnist_only(monkeypatch):
         c.id for c in all_cases() if c.dataset == "mnist"}
 
 
+@pytest.mark.quick
+def test_a_data_root_wins_over_the_pytest_data_default(monkeypatch, tmp_path):
+    from bugcases.registry import DATA_ENV, get_case
+
+    monkeypatch.setenv(DATA_ENV, "digits")
+    config = get_case(MNIST_CASE).config("quick", data_root=str(tmp_path))
+    assert (config.data, config.data_root) == ("synthetic", str(tmp_path))
+
+
 @pytest.mark.real
 @pytest.mark.bugcase("so-60335387")
 def test_the_issues_run_reaches_0_9_on_real_digits_and_says_so(cache, tmp_path):
