@@ -19,6 +19,7 @@ from bugcases.cli import main
 from bugcases.registry import all_cases, get_case
 from bugcases.results import Result
 from tests.picks import CHEAP_CASE, MNIST_CASE
+from tests.signals import signal_while_training
 
 WEIGHTS_CASE = next(c.id for c in all_cases() if "weights" in c.options)
 
@@ -109,20 +110,8 @@ def test_a_result_file_cut_short_before_plot(tmp_path, capsys):
 
 @pytest.mark.quick
 def test_sigterm_exits_143_with_one_line_and_leaves_the_previous_file(tmp_path):
-    out = tmp_path / "result.json"
-    out.write_text('{"previous": true}')
-    proc = subprocess.Popen([sys.executable, "-m", "bugcases", "run", MNIST_CASE, "--epochs", "500", "--progress",
-                             "--output", str(out)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        for line in proc.stdout:  # evidence the child is in its training loop
-            if line.startswith("epoch 2/"):
-                break
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 143 and "Traceback" not in err
+    code, err, out = signal_while_training(tmp_path, MNIST_CASE, signal.SIGTERM)
+    assert code == 143 and "Traceback" not in err
     assert err.strip().splitlines() == ["bugcases: terminated (SIGTERM); files being written were left as they were"]
     assert out.read_text() == '{"previous": true}' and [p.name for p in tmp_path.iterdir()] == ["result.json"]
 

@@ -11,6 +11,7 @@ import pytest
 
 from bugcases.registry import get_case
 from tests.picks import CHEAP_CASE, MNIST_CASE
+from tests.signals import signal_while_training
 
 
 @pytest.mark.parametrize("sig", [
@@ -18,28 +19,14 @@ from tests.picks import CHEAP_CASE, MNIST_CASE
     pytest.param(signal.SIGKILL, id="sigkill", marks=pytest.mark.slow),  # a second process start: slow tier
 ])
 def test_interrupted_run_leaves_the_previous_result(tmp_path, sig):
-    out = tmp_path / "result.json"
-    out.write_text('{"previous": true}')
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bugcases", "run", MNIST_CASE, "--epochs", "500", "--progress", "--output", str(out)],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        started = proc.stdout.readline()
-        assert "training" in started, started
-        for line in proc.stdout:  # evidence, not a guess: the child has finished a whole epoch
-            if line.startswith("epoch 2/"):
-                break
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
+    code, err, out = signal_while_training(tmp_path, MNIST_CASE, sig)
     assert out.read_text() == '{"previous": true}'
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # no temporary file left behind
     if sig == signal.SIGINT:
-        assert proc.returncode == 130 and "Traceback" not in err
+        assert code == 130 and "Traceback" not in err
         assert err.strip().splitlines() == ["bugcases: interrupted; files being written were left as they were"]
     else:
-        assert proc.returncode == -signal.SIGKILL
+        assert code == -signal.SIGKILL
 
 
 def _without_timings(result) -> str:
