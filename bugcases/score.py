@@ -46,8 +46,8 @@ def score_detector(detector, cases=None, loops=None, overhead_repeats: int = 3) 
         fires = {v for e in case.expects for v in e.fires_on}
         for variant in case.variant_names:
             obs = detector.on_case(case, variant, _detection_config(case))
-            rows.append(_row(case.id, variant, "buggy" if variant in fires else "fixed", obs,
-                             _observable_at(case, variant)))
+            observable_at = _observable_at(case, variant) if getattr(detector, "reports_steps", True) else None
+            rows.append(_row(case.id, variant, "buggy" if variant in fires else "fixed", obs, observable_at))
     corpus = []
     for name, loop in loops.items():
         obs = detector.on_loop(loop)
@@ -87,30 +87,44 @@ def _totals(rows: list, corpus: list) -> dict:
         "warnings_corpus": sum(c["warnings"] > 0 for c in correct),
         "upstream_bugs_found": sum(c["errors"] > 0 for c in ran if c["kind"] == "upstream-bug"),
         "upstream_bugs": sum(c["kind"] == "upstream-bug" for c in ran),
-        "latency_zero": sum(lat == 0 for lat in latencies), "latency_max": max(latencies, default=None),
+        "latency_zero": sum(lat == 0 for lat in latencies) if latencies else None,
+        "latency_max": max(latencies, default=None),
         "not_run": sum(r["error"] is not None for r in rows) + len(corpus) - len(ran),
     }
 
 
+class _NotObserved(Exception):
+    """The detector observes no loop (None), or could not run on this one (an error)."""
+
+
 def _overhead(detector, loops: dict, repeats: int) -> Optional[float]:
-    """Median over corpus loops of (time with the detector / time without), pairs interleaved."""
+    """Median over corpus loops of (time with the detector / time without), pairs interleaved;
+    loops the detector could not run on are left out; None when it observes no loop."""
     if repeats < 1 or not loops:
         return None
     ratios = []
     for loop in loops.values():
-        plain, watched = [], []
-        for i in range(repeats):
-            for with_detector in ((False, True) if i % 2 == 0 else (True, False)):
-                start = time.perf_counter()
-                if with_detector:
-                    obs = detector.on_loop(loop)
-                    if obs is None or obs.error is not None:  # the time of a run that did not happen
-                        return None
-                else:
-                    loop.run(lambda *a, **k: nullcontext())
-                (watched if with_detector else plain).append(time.perf_counter() - start)
-        ratios.append(statistics.median(watched) / statistics.median(plain))
-    return round(statistics.median(ratios), 3)
+        try:
+            ratios.append(_loop_overhead(detector, loop, repeats))
+        except _NotObserved as why:
+            if why.args[0] is None:
+                return None
+    return round(statistics.median(ratios), 3) if ratios else None
+
+
+def _loop_overhead(detector, loop, repeats: int) -> float:
+    plain, watched = [], []
+    for i in range(repeats):
+        for with_detector in ((False, True) if i % 2 == 0 else (True, False)):
+            start = time.perf_counter()
+            if with_detector:
+                obs = detector.on_loop(loop)
+                if obs is None or obs.error is not None:  # the time of a run that did not happen
+                    raise _NotObserved(obs)
+            else:
+                loop.run(lambda *a, **k: nullcontext())
+            (watched if with_detector else plain).append(time.perf_counter() - start)
+    return statistics.median(watched) / statistics.median(plain)
 
 
 def run_score(names: list, out: str, cases=None, overhead_repeats: int = 3) -> Path:
@@ -142,7 +156,7 @@ def markdown(scores: list, meta: dict) -> str:
         lines.append(f"| {s['detector']} | {recall} | {s['false_alarms_fixed']}/{s['fixed_variants']} | "
                      f"{s['false_alarms_corpus']}/{s['corpus_loops']} | {s['warnings_fixed']} / {s['warnings_corpus']} | "
                      f"{s['upstream_bugs_found']}/{s['upstream_bugs']} | "
-                     f"{s['latency_zero']}/{s['detected']} | {s['latency_max'] if s['latency_max'] is not None else '-'} | "
+                     f"{_latency(s)} | {s['latency_max'] if s['latency_max'] is not None else '-'} | "
                      f"{'-' if s['overhead'] is None else str(s['overhead']) + 'x'} | {s['not_run']} |")
     for s in scores:
         lines += ["", f"### {s['detector']}: per case", "", "| case | variant | kind | finding (step) | latency |",
@@ -154,6 +168,11 @@ def markdown(scores: list, meta: dict) -> str:
                          f"{'-' if r['latency'] is None else r['latency']} |")
         lines += [f"| corpus: {c['loop']} | - | {c['kind']} | {c['error']} | - |" for c in s["corpus"] if c["error"]]
     return "\n".join(lines) + "\n"
+
+
+def _latency(s: dict) -> str:
+    """`latency 0 / detected`, or "-" when no latency was measured (no detection, or no steps reported)."""
+    return "-" if s["latency_zero"] is None else f"{s['latency_zero']}/{s['detected']}"
 
 
 def _into_report(folder: Path, text: str) -> None:

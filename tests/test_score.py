@@ -103,3 +103,43 @@ def test_score_command_writes_json_and_markdown(tmp_path, capsys):
 def test_an_unknown_detector_is_one_line_exit_2(tmp_path, capsys):
     assert main(["score", "--detector", "nope", "--out", str(tmp_path / "s")]) == 2
     assert "unknown detector 'nope'" in capsys.readouterr().err
+
+
+class _StepsUnknown(Always):
+    name, doc, reports_steps = "steps-unknown", "fires on every run at a placeholder step", False
+
+
+class _OneLoopFails:
+    """Observes the first corpus loop and cannot run on the second."""
+
+    name, doc = "one-loop-fails", "runs on one loop of two"
+
+    def __init__(self, first):
+        self.first = first
+
+    def on_loop(self, loop):
+        from bugcases.detectors import Observation
+
+        if loop is not self.first:
+            return Observation(error="cannot run here")
+        loop.run(lambda *a, **k: _Toy(None))
+        return Observation()
+
+
+@pytest.mark.quick
+def test_a_detector_without_real_steps_has_no_latency():
+    s = score_detector(_StepsUnknown(), [get_case(CHEAP_CASE)], {}, overhead_repeats=0)
+    assert s["detected"] > 0 and s["latency_zero"] is None and s["latency_max"] is None
+    assert all(r["latency"] is None for r in s["rows"])
+    row = markdown([s], {"date": "d", "machine": "m", "torch": "t"}).splitlines()[4]
+    assert row.startswith("| steps-unknown | 1.00") and row.endswith("| - | - | - | 0 |")  # latency, max, overhead
+
+
+@pytest.mark.quick
+def test_overhead_leaves_out_a_loop_the_detector_could_not_run_on():
+    from bugcases.score import _overhead
+
+    loops = _some_loops(2)
+    first, second = loops.values()
+    assert _overhead(_OneLoopFails(first), loops, repeats=1) is not None  # measured on the first loop only
+    assert _overhead(_OneLoopFails(second), {"a": first}, repeats=1) is None  # no loop it ran on

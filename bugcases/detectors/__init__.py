@@ -8,6 +8,8 @@ A detector is one module here defining `DETECTOR`, an object with:
 - `on_loop(loop) -> Observation`: the same on a corpus loop (`bugcases.corpus`), whose
   `run(watched)` calls `with watched(model, optimizer, **options)`; None when the detector cannot
   observe such a loop.
+- optionally `reports_steps = False` when its findings carry no real step (latency is then not
+  measured for it, rather than read from a placeholder step).
 
 Detectors that attach to a loop the way `assertions.watch` does subclass `Attaching`, which
 implements both from one `make(model, optimizer=None, **options)` returning an object with

@@ -177,6 +177,7 @@ def collect_failure(code: int, printed: str, output: str) -> str:
 
 class TrainCheck:
     name = "traincheck"
+    reports_steps = False  # every finding says step 0: latency cannot be measured
     doc = ("TrainCheck 0.2.0: invariants inferred from the case's fixed variants at 2 other seeds (a corpus "
            "loop: from a clean run of itself), checked on each run's trace; every step is 0 (its step counter "
            "sees only loops in the script, and these live in bugcases); without a GPU, started with a "
