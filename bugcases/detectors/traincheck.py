@@ -125,6 +125,8 @@ if not torch.cuda.is_available():
 
     _manager.__getattr__ = _getattr
 '''
+
+
 class TrainCheckError(Exception):
     """A TrainCheck command that failed or timed out; its message is the one-line reason."""
 
