@@ -26,11 +26,7 @@ def rerun(loop: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="bugcases-traincheck-rerun-") as tmp:
         folder = Path(tmp)
         reference = tc._collect(folder, "reference", script, [])
-        invariants = folder / "invariants.json"
-        code, output = tc._run([sys.executable, "-m", "traincheck.infer_engine", "-f", str(reference),
-                                "-o", str(invariants)], folder, "infer")
-        if code != 0:
-            raise tc.TrainCheckError(f"traincheck-infer exited {code}: {tc.error_line(output)}")
+        invariants = tc._infer(folder, [reference], folder / "invariants.json")
         for name, trace_of, extra in (("self", None, None), ("full", "target", []),
                                       ("selective", "target", ["--invariants", str(invariants)])):
             (folder / name).mkdir()
