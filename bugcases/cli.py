@@ -204,8 +204,10 @@ def cmd_report(args) -> int:
 COMMANDS = {"score": cmd_score, "docs": cmd_docs, "list": cmd_list, "run": cmd_run, "plot": cmd_plot, "report": cmd_report}
 
 
-class Terminated(Exception):
-    """SIGTERM (a CI runner's or scheduler's time-out), raised where the process is, like Ctrl-C."""
+class Terminated(BaseException):
+    """SIGTERM (a CI runner's or scheduler's time-out), raised where the process is, like Ctrl-C. A
+    BaseException, as KeyboardInterrupt is: the guards that catch Exception (the watch's around a
+    check, a dataset read) must not swallow it, or the run trains on and exits 0."""
 
 
 def _on_sigterm(signum, frame):

@@ -14,6 +14,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from assertions.check import Check
 from bugcases import data
 from bugcases.cli import main
 from bugcases.registry import all_cases, get_case
@@ -106,6 +107,34 @@ def test_a_result_file_cut_short_before_plot(tmp_path, capsys):
     cut.write_text(Result(case="c", variant="v").stamp("c", "v", {}, "cpu").to_json()[:40])
     _one_line_exit_2(main(["plot", str(cut), "-o", str(tmp_path / "p.png")]), capsys, "cut.json")
     assert not (tmp_path / "p.png").exists()
+
+
+class _SigtermInCheck(Check):
+    """A check whose step hook is where SIGTERM's handler happens to run."""
+
+    id = "sigterm-in-check"
+
+    def attach(self, w):
+        from bugcases.cli import _on_sigterm
+
+        w.on_step(after=lambda step: _on_sigterm(signal.SIGTERM, None))
+
+
+@pytest.mark.quick
+def test_sigterm_arriving_inside_a_watch_check_still_stops_the_run():
+    """The watch turns a check's exception into a warning and trains on; SIGTERM must get through
+    (a clean-clone CI run once exited 0 after SIGTERM, the signal having landed in a check)."""
+    from assertions.watch import watch
+    from bugcases.cli import Terminated
+
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(Terminated):
+        with watch(model, optimizer, checks=[_SigtermInCheck()]):
+            for _ in range(3):
+                optimizer.zero_grad()
+                model(torch.randn(4, 3)).sum().backward()
+                optimizer.step()
 
 
 @pytest.mark.quick
