@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m bugcases", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    listing = sub.add_parser("list", help="one case per line: id, title, source")
+    listing = sub.add_parser("list", help="one case per line: id, domain, title, source, variants, the checks that name it")
     listing.add_argument("--checks", action="store_true", help="list the checks instead: id, severity, needs, summary")
     listing.add_argument("--settings", action="store_true", help="also list each case's own settings (for --set)")
     listing.add_argument("--detectors", action="store_true", help="list the detectors `score` can run")
@@ -71,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", default="bugcases-score", help="folder for score.json and score.md (and the "
                        "report's index.html, if one is there; default: bugcases-score)")
     score.add_argument("--bugcase", action="append", help="only this case (repeatable)")
+    score.add_argument("--added-since", metavar="YYYY-MM-DD",
+                       help="only the cases that entered the catalog on or after this day: a detector on bugs "
+                            "that were catalogued after it was written")
     score.add_argument("--overhead-repeats", type=int, default=3,
                        help="interleaved timing pairs per corpus loop for the overhead ratio (0: skip)")
 
@@ -91,6 +95,13 @@ def cmd_score(args) -> int:
     from bugcases.score import run_score
 
     cases = [get_case(c) for c in args.bugcase] if args.bugcase else None
+    if args.added_since is not None:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", args.added_since):
+            raise BugcasesError(f"--added-since takes a day as YYYY-MM-DD, got {args.added_since!r}")
+        cases = [c for c in (cases or all_cases()) if c.added >= args.added_since]
+        if not cases:
+            raise BugcasesError(f"no case entered the catalog on or after {args.added_since}; "
+                                f"`python -m bugcases list` shows the cases")
     if args.overhead_repeats < 0:
         raise BugcasesError(f"--overhead-repeats must be 0 or more, got {args.overhead_repeats}")
     path = run_score(args.detector or list(all_detectors()), args.out, cases, args.overhead_repeats)
@@ -113,7 +124,9 @@ def cmd_list(args) -> int:
             print(f"{check.id}\t{check.severity}\tneeds: {', '.join(check.needs) or '-'}\t{check.summary()}")
         return 0
     for case in all_cases():
-        print(f"{case.id}\t{case.title}\t{case.source}\tvariants: {', '.join(case.variant_names)}")
+        named = ", ".join(case.naming_checks) or "no check yet"
+        print(f"{case.id}\t{case.domain}\t{case.title}\t{case.source}\tvariants: {', '.join(case.variant_names)} "
+              f"(buggy: {', '.join(case.buggy)})\tnamed by: {named}")
         if args.settings:
             for name, option in case.options.items():
                 print(f"\t--set {name}=<{option.kind.__name__}>\t{option.help}")

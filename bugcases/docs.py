@@ -16,14 +16,30 @@ from bugcases.registry import all_cases
 from bugcases.results import write_text_atomic
 
 
+def domains_table() -> str:
+    """How many cases each kind of training contributes, and how many of them a check names."""
+    from bugcases.registry import DOMAINS
+
+    cases = all_cases()
+    lines = ["| domain | what it covers | cases | named by a check |", "| --- | --- | --- | --- |"]
+    for domain, covers in DOMAINS.items():
+        mine = [c for c in cases if c.domain == domain]
+        lines.append(f"| {domain} | {covers} | {len(mine)} | {sum(bool(c.naming_checks) for c in mine)} |")
+    lines.append(f"| all | | {len(cases)} | {sum(bool(c.naming_checks) for c in cases)} |")
+    return "\n".join(lines)
+
+
 def cases_table() -> str:
-    lines = ["| id | the bug | variants | documented | checks that fire (step) |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| id | domain | the bug | variants (buggy) | documented | checks that name it | checks expected to fire (step) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for case in all_cases():
         fires = sorted({f"`{e.check}` ({e.at_step if e.at_step is not None else 'any'})"
                         for e in case.expects if e.fires_on})
         where = "; 2 processes" if case.distributed else ""
-        lines.append(f"| `{case.id}` | {case.title} ([source]({case.source})){where} | "
-                     f"{', '.join(case.variant_names)} | {case.documented} | {', '.join(fires) or '-'} |")
+        named = ", ".join(f"`{c}`" for c in case.naming_checks) or "none yet"
+        lines.append(f"| `{case.id}` | {case.domain} | {case.title} ([source]({case.source})){where} | "
+                     f"{', '.join(case.variant_names)} ({', '.join(case.buggy)}) | {_cell(case.documented)} | {named} | "
+                     f"{', '.join(fires) or '-'} |")
     return "\n".join(lines)
 
 
@@ -63,7 +79,7 @@ def checks_table() -> str:
 
 NEED_LABELS = {"criterion": "`criterion=`", "scheduler": "`scheduler=`", "accumulation": "`accumulation_steps=k`, k > 1",
                "optimizer": "an optimizer", "distributed": "`torch.distributed`, > 1 rank"}
-TABLES = {"cases": cases_table, "claims": claims_table, "checks": checks_table}
+TABLES = {"domains": domains_table, "cases": cases_table, "claims": claims_table, "checks": checks_table}
 
 
 def _cell(text: str) -> str:

@@ -10,6 +10,7 @@ import dataclasses
 import importlib
 import os
 import pkgutil
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Mapping, Optional
@@ -125,8 +126,34 @@ class CostRatio:
     at_least: float
 
 
+# The kinds of training a case comes from (BugCase.domain); the docs count cases per domain.
+DOMAINS = {
+    "classification": "supervised image or tabular classification with a hand-written loop",
+    "gan": "GANs and other loops with several models or optimizers",
+    "reinforcement": "reinforcement learning (policy gradients, Q-learning, actor-critic)",
+    "self-supervised": "self-supervised and contrastive learning, autoencoders",
+    "nlp": "language models, seq2seq, text classification, tokenized inputs",
+    "audio": "speech and audio",
+    "detection-segmentation": "object detection and semantic segmentation",
+    "graph": "graph neural networks",
+    "fine-tuning": "fine-tuning with frozen parts, adapters or LoRA",
+    "mixed-precision": "autocast and GradScaler",
+    "compile": "torch.compile",
+    "data-pipeline": "augmentation, labels, samplers, collate functions, loaders",
+    "optimization": "optimizers, schedulers, gradient accumulation and clipping",
+    "loss-functions": "losses called as modules or through torch.nn.functional",
+    "init-checkpoint": "initialization, registration of parameters, checkpoint saving and loading",
+    "distributed": "DistributedDataParallel and other multi-process training",
+}
+
+
 @dataclass(frozen=True)
 class BugCase:
+    """One documented bug. `buggy` names the variants that carry it: that is part of the case,
+    not inferred from which checks fire. `names` lists the check ids that would count as naming
+    the bug (default: the checks its `expects` fire on a buggy variant); `names=()` says that no
+    check in the catalog names it yet, and the case is still a yardstick for every detector."""
+
     id: str
     title: str
     source: str
@@ -134,6 +161,10 @@ class BugCase:
     variants: tuple
     tiers: Mapping[str, RunConfig]
     documented: str = ""  # the symptom as the source reports it, with its numbers
+    domain: str = ""  # one of DOMAINS
+    added: str = ""  # the day it entered the catalog (YYYY-MM-DD): `score --added-since` measures detectors on new cases
+    buggy: tuple = ("buggy",)
+    names: Optional[tuple] = None
     expects: tuple = ()
     claims: tuple = ()
     distributed: bool = False  # trains in config.world_size processes (bugcases.distributed)
@@ -154,6 +185,18 @@ class BugCase:
             problems.append("documented= must give the symptom as the source reports it")
         if set(self.tiers) != set(TIERS):
             problems.append(f"tiers must be exactly {TIERS}")
+        if self.added and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.added):  # TODO(integration): required
+            problems.append(f"added= must be the day the case entered the catalog, YYYY-MM-DD; got {self.added!r}")
+        if self.domain not in DOMAINS:
+            problems.append(f"domain= must be one of {', '.join(DOMAINS)}; got {self.domain!r}")
+        if not self.buggy or not set(self.buggy) <= set(names) or set(self.buggy) == set(names):
+            problems.append(f"buggy= must name some but not all of the variants {names}; got {self.buggy}")
+        if self.names is not None:
+            from assertions.checks import KNOWN_IDS
+
+            unknown = [n for n in self.names if n not in KNOWN_IDS]
+            if unknown:
+                problems.append(f"names= lists unknown check ids {unknown}; known: {', '.join(sorted(KNOWN_IDS))}")
         for e in self.expects:
             for name in (*e.fires_on, *e.silent_on):
                 if name not in names:
@@ -179,6 +222,13 @@ class BugCase:
     @property
     def variant_names(self) -> list:
         return [v.name for v in self.variants]
+
+    @property
+    def naming_checks(self) -> tuple:
+        """The check ids whose finding on a buggy variant names this bug; () when none does yet."""
+        if self.names is not None:
+            return tuple(self.names)
+        return tuple(dict.fromkeys(e.check for e in self.expects if set(e.fires_on) & set(self.buggy)))
 
     @property
     def default_variants(self) -> tuple:

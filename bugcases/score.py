@@ -1,7 +1,8 @@
 """`python -m bugcases score`: any detector on the catalog and the corpus of correct loops.
 
-Per detector: recall (buggy variants on which it reported anything / buggy variants with a
-declared detection), false alarms (error-level findings on fixed variants and on the corpus's
+Per detector: *fired* (buggy variants, as each case declares them, on which it reported an
+error-level finding), for ours *named* (that error is one of the checks the case says name its
+bug), recall (buggy variants on which it reported anything, warnings included), false alarms (error-level findings on fixed variants and on the corpus's
 correct loops; warnings in their own column; a corpus loop whose upstream code has a declared
 bug counts in "upstream bugs found" instead), latency (the step it first reported minus the earliest step the
 bug can be observed, the `at_step` the case declares) and overhead (median time of the corpus
@@ -43,18 +44,23 @@ def score_detector(detector, cases=None, loops=None, overhead_repeats: int = 3) 
     loops = dict(loops if loops is not None else LOOPS)
     rows = []
     for case in cases:
-        fires = {v for e in case.expects for v in e.fires_on}
         for variant in case.variant_names:
             obs = detector.on_case(case, variant, _detection_config(case))
             observable_at = _observable_at(case, variant) if getattr(detector, "reports_steps", True) else None
-            rows.append(_row(case.id, variant, "buggy" if variant in fires else "fixed", obs, observable_at))
+            row = _row(case.id, variant, "buggy" if variant in case.buggy else "fixed", obs, observable_at)
+            row["fired"] = row["kind"] == "buggy" and obs.error is None and bool(obs.errors)
+            row["named"] = row["fired"] and any(f["check"] in case.naming_checks for f in obs.errors)
+            row["named_any"] = row["kind"] == "buggy" and obs.error is None and any(
+                f["check"] in case.naming_checks for f in obs.findings)
+            row["has_check"] = bool(case.naming_checks)
+            rows.append(row)
     corpus = []
     for name, loop in loops.items():
         obs = detector.on_loop(loop)
         if obs is not None:  # a loop whose upstream code has a known bug is no place for a false alarm
             kind = "upstream-bug" if getattr(loop, "UPSTREAM_FINDINGS", None) else "correct"
             corpus.append({"loop": name, "kind": kind, **_summary(obs)})
-    return {"detector": detector.name, "doc": detector.doc, "rows": rows, "corpus": corpus,
+    return {"detector": detector.name, "doc": detector.doc, "ours": bool(getattr(detector, "ours", False)), "rows": rows, "corpus": corpus,
             "overhead": _overhead(detector, loops, overhead_repeats), **_totals(rows, corpus)}
 
 
@@ -81,6 +87,9 @@ def _totals(rows: list, corpus: list) -> dict:
     return {
         "recall": round(sum(r["detected"] for r in buggy) / len(buggy), 4) if buggy else None,
         "buggy_variants": len(buggy), "detected": sum(r["detected"] for r in buggy),
+        "fired": sum(r.get("fired", False) for r in buggy), "named": sum(r.get("named", False) for r in buggy),
+        "named_any": sum(r.get("named_any", False) for r in buggy),
+        "without_check": sum(not r.get("has_check", True) for r in buggy),
         "false_alarms_fixed": sum(r["errors"] > 0 for r in fixed), "fixed_variants": len(fixed),
         "warnings_fixed": sum(r["warnings"] > 0 for r in fixed),
         "false_alarms_corpus": sum(c["errors"] > 0 for c in correct), "corpus_loops": len(correct),
@@ -137,7 +146,7 @@ def run_score(names: list, out: str, cases=None, overhead_repeats: int = 3) -> P
     scores = [score_detector(d, cases, overhead_repeats=overhead_repeats) for d in detectors]
     import torch
 
-    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()} {platform.system()}, "
+    meta = {"cases": len(cases if cases is not None else all_cases()), "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()} {platform.system()}, "
             f"{torch.get_num_threads()} threads", "torch": torch.__version__}
     write_text_atomic(folder / "score.json", json.dumps({"meta": meta, "scores": scores}, indent=2))
     text = markdown(scores, meta)
@@ -147,13 +156,15 @@ def run_score(names: list, out: str, cases=None, overhead_repeats: int = 3) -> P
 
 
 def markdown(scores: list, meta: dict) -> str:
-    lines = [f"Scoreboard, {meta['date']}, {meta['machine']}, torch {meta['torch']}.", "",
-             "| detector | recall | false alarms (fixed) | false alarms (corpus) | warnings (fixed / corpus) | "
+    lines = [f"Scoreboard, {meta['date']}, {meta['machine']}, torch {meta['torch']}, {meta.get('cases', '?')} cases.",
+             "fired: buggy variants with an error-level finding. named: that error is a check the case says names "
+             "its bug. recall: buggy variants with any finding, warnings included.", "",
+             "| detector | fired | named | recall | false alarms (fixed) | false alarms (corpus) | warnings (fixed / corpus) | "
              "upstream bugs found | latency 0 / detected | max latency | overhead | not run |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for s in scores:
         recall = "-" if s["recall"] is None else f"{s['recall']:.2f} ({s['detected']}/{s['buggy_variants']})"
-        lines.append(f"| {s['detector']} | {recall} | {s['false_alarms_fixed']}/{s['fixed_variants']} | "
+        lines.append(f"| {s['detector']} | {_fired(s)} | {_named(s)} | {recall} | {s['false_alarms_fixed']}/{s['fixed_variants']} | "
                      f"{s['false_alarms_corpus']}/{s['corpus_loops']} | {s['warnings_fixed']} / {s['warnings_corpus']} | "
                      f"{s['upstream_bugs_found']}/{s['upstream_bugs']} | "
                      f"{_latency(s)} | {s['latency_max'] if s['latency_max'] is not None else '-'} | "
@@ -168,6 +179,20 @@ def markdown(scores: list, meta: dict) -> str:
                          f"{'-' if r['latency'] is None else r['latency']} |")
         lines += [f"| corpus: {c['loop']} | - | {c['kind']} | {c['error']} | - |" for c in s["corpus"] if c["error"]]
     return "\n".join(lines) + "\n"
+
+
+def _fired(s: dict) -> str:
+    """Buggy variants with an error-level finding, of those the detector ran on."""
+    return "-" if not s["buggy_variants"] else f"{s['fired']}/{s['buggy_variants']}"
+
+
+def _named(s: dict) -> str:
+    """Ours only: the error names the bug (one of the case's naming checks); warnings that name it in brackets;
+    the cases no check names yet after the semicolon."""
+    if not s.get("ours") or not s["buggy_variants"]:
+        return "-"
+    return (f"{s['named']}/{s['buggy_variants']} ({s['named_any']} with warnings); "
+            f"{s['without_check']} without a check")
 
 
 def _latency(s: dict) -> str:

@@ -86,7 +86,8 @@ def test_watch_on_one_case_and_a_loop():
     s = score_detector(get_detector("watch"), [case], _some_loops(), overhead_repeats=1)
     assert s["recall"] == 1.0 and s["false_alarms_fixed"] == 0 and s["false_alarms_corpus"] == 0
     assert s["latency_max"] == 0 and s["overhead"] > 0
-    assert "| watch | 1.00" in markdown([s], {"date": "d", "machine": "m", "torch": "t"})
+    assert s["fired"] + s["named_any"] > 0 and s["named"] <= s["fired"]
+    assert "| watch | " in markdown([s], {"date": "d", "machine": "m", "torch": "t"})
 
 
 @pytest.mark.slow
@@ -131,8 +132,10 @@ def test_a_detector_without_real_steps_has_no_latency():
     s = score_detector(_StepsUnknown(), [get_case(CHEAP_CASE)], {}, overhead_repeats=0)
     assert s["detected"] > 0 and s["latency_zero"] is None and s["latency_max"] is None
     assert all(r["latency"] is None for r in s["rows"])
-    row = markdown([s], {"date": "d", "machine": "m", "torch": "t"}).splitlines()[4]
-    assert row.startswith("| steps-unknown | 1.00") and row.endswith("| - | - | - | 0 |")  # latency, max, overhead
+    row = next(line for line in markdown([s], {"date": "d", "machine": "m", "torch": "t"}).splitlines()
+               if line.startswith("| steps-unknown"))
+    buggy = s["buggy_variants"]
+    assert row.startswith(f"| steps-unknown | {buggy}/{buggy} | - | 1.00") and row.endswith("| - | - | - | 0 |")  # latency, max, overhead
 
 
 @pytest.mark.quick
@@ -143,3 +146,59 @@ def test_overhead_leaves_out_a_loop_the_detector_could_not_run_on():
     first, second = loops.values()
     assert _overhead(_OneLoopFails(first), loops, repeats=1) is not None  # measured on the first loop only
     assert _overhead(_OneLoopFails(second), {"a": first}, repeats=1) is None  # no loop it ran on
+
+
+class _NamesTheBug(Attaching):
+    """Ours, and reports on every run the check the case says names its bug, as an error."""
+
+    name, doc, ours = "names-the-bug", "reports the case's naming check", True
+
+    def __init__(self, check):
+        self.check = check
+
+    def make(self, model, optimizer=None, **options):
+        toy = _Toy(model, optimizer)
+        toy.findings = [{"check": self.check, "step": 0, "severity": "error"}]
+        return toy
+
+
+def _case_without_check():
+    """A case whose bug no check names: which variant is buggy is declared, not inferred."""
+    import dataclasses
+
+    return dataclasses.replace(get_case(CHEAP_CASE), id="toy-no-check", expects=(), names=(), claims=())
+
+
+@pytest.mark.quick
+def test_fired_counts_errors_on_declared_buggy_variants_and_named_only_the_naming_checks():
+    case = get_case(CHEAP_CASE)
+    assert case.naming_checks, "CHEAP_CASE must have a check that names its bug"
+    always = score_detector(Always(), [case], {}, overhead_repeats=0)
+    assert always["fired"] == always["buggy_variants"] == len(case.buggy)
+    assert always["named"] == 0 and not always["ours"]  # "toy" names nothing, and only ours are named
+    naming = score_detector(_NamesTheBug(case.naming_checks[0]), [case], {}, overhead_repeats=0)
+    assert naming["named"] == naming["fired"] == len(case.buggy) and naming["without_check"] == 0
+    text = markdown([always, naming], {"date": "d", "machine": "m", "torch": "t"})
+    assert "| always | 1/1 | - |" in text.replace(f"{len(case.buggy)}/{len(case.buggy)}", "1/1")
+
+
+@pytest.mark.quick
+def test_a_case_without_a_check_is_still_scored_on_its_declared_buggy_variants():
+    case = _case_without_check()
+    s = score_detector(_NamesTheBug("missing-zero-grad"), [case], {}, overhead_repeats=0)
+    assert s["buggy_variants"] == len(case.buggy) and s["without_check"] == len(case.buggy)
+    assert s["fired"] == len(case.buggy) and s["named"] == 0  # fired, but no check is declared to name it
+    never = score_detector(Never(), [case], {}, overhead_repeats=0)
+    assert never["fired"] == 0 and never["false_alarms_fixed"] == 0
+
+
+@pytest.mark.quick
+def test_added_since_selects_the_cases_catalogued_from_that_day(tmp_path, capsys):
+    from bugcases.registry import all_cases
+
+    newest = max(c.added for c in all_cases())
+    assert main(["score", "--detector", "watch", "--added-since", "2999-01-01", "--out", str(tmp_path)]) == 2
+    assert "no case entered the catalog on or after 2999-01-01" in capsys.readouterr().err
+    assert main(["score", "--detector", "watch", "--added-since", "12/03/2026", "--out", str(tmp_path)]) == 2
+    assert "YYYY-MM-DD" in capsys.readouterr().err
+    assert newest and all(len(c.added) == 10 for c in all_cases())

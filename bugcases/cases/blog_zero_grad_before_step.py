@@ -64,6 +64,8 @@ def _nothing_trains(results: dict) -> None:
 
 CASE = BugCase(
     id="blog-zero-grad-before-step",
+    domain="optimization",
+    added="2026-11-25",
     documented="zero_grad() may go anywhere except between loss.backward() and optimizer.step()",
     title="optimizer.zero_grad() between loss.backward() and optimizer.step(): every step applies zero",
     source="https://velog.io/@rhss10/기본-optimizer.zerograd는-어디에-넣어주어야-할까",

@@ -62,6 +62,8 @@ def _replicas_drift(results: dict) -> None:
 
 CASE = BugCase(
     id="ddp-forward-bypasses-wrapper",
+    domain="distributed",
+    added="2026-11-23",
     documented="no gradient all-reduce; the replicas drift apart",
     title="Forward through model.module bypasses DDP's gradient all-reduce",
     source="https://github.com/intel/e2eAIOK/pull/198",

@@ -35,6 +35,8 @@ def _learns_slower(results: dict) -> None:
 
 CASE = BugCase(
     id="docs-double-scaled-inputs",
+    domain="data-pipeline",
+    added="2026-11-23",
     documented="inputs in [0, 1/255]; slow learning",
     title="Inputs divided by 255 after ToTensor() (scaled twice)",
     source="https://discuss.pytorch.org/t/does-pytorch-automatically-normalizes-image-to-0-1/40022",

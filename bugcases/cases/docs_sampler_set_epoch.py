@@ -49,6 +49,8 @@ def _same_order_every_epoch(results: dict) -> None:
 
 CASE = BugCase(
     id="docs-sampler-set-epoch",
+    domain="distributed",
+    added="2026-11-23",
     documented="the same order every epoch",
     title="DistributedSampler.set_epoch() not called: the same order every epoch",
     source="https://pytorch.org/docs/stable/data.html#torch.utils.data.distributed.DistributedSampler",

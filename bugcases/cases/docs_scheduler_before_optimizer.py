@@ -66,6 +66,8 @@ def _first_value_skipped(results: dict) -> None:
 
 CASE = BugCase(
     id="docs-scheduler-before-optimizer",
+    domain="optimization",
+    added="2026-11-23",
     documented="the schedule's first value is skipped",
     title="LR scheduler stepped before the optimizer",
     source="https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate",

@@ -44,6 +44,8 @@ def _floor_and_slow(results: dict) -> None:
 
 CASE = BugCase(
     id="docs-softmax-before-cross-entropy",
+    domain="loss-functions",
+    added="2026-11-23",
     documented="the loss cannot fall below log(1 + (C-1)/e) = 1.459 for 10 classes",
     title="Softmax before nn.CrossEntropyLoss (softmax twice)",
     source="https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html",

@@ -93,6 +93,8 @@ def _memory_grows(results: dict) -> None:
 
 CASE = BugCase(
     id="faq-total-loss-graph",
+    domain="classification",
+    added="2026-11-23",
     documented="memory held grows every step",
     title="total_loss += loss keeps every step's graph alive",
     source="https://pytorch.org/docs/stable/notes/faq.html",

@@ -64,6 +64,8 @@ STEPS = 2
 
 CASE = BugCase(
     id="forum-32507-random-validation-transforms",
+    domain="data-pipeline",
+    added="2026-11-25",
     documented="random transforms such as RandomResizedCrop are fine for training but could yield different "
                "predictions for the same sample in the validation/test set; use the non-random versions there",
     title="Validation set built with the random training transforms",

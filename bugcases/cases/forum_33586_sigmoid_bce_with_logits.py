@@ -80,6 +80,8 @@ def _loss_floor(results: dict) -> None:
 
 CASE = BugCase(
     id="forum-33586-sigmoid-bce-with-logits",
+    domain="loss-functions",
+    added="2026-11-25",
     documented="x is already a probability after one sigmoid; BCEWithLogitsLoss passes it through a sigmoid "
                "twice (its docs: it combines a Sigmoid layer and the BCELoss)",
     title="Sigmoid before nn.BCEWithLogitsLoss (sigmoid applied twice)",

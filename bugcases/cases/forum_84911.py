@@ -145,6 +145,9 @@ RUNGS = ("buggy", "unfrozen", "unfrozen-224", "fixed")
 
 CASE = BugCase(
     id="forum-84911",
+    domain="fine-tuning",
+    added="2026-11-23",
+    buggy=("buggy", "unfrozen"),
     documented="<1% -> ~10% -> ~40% -> ~45%; 1.5 h/epoch at 1024 px vs 3 min at 224 px; ~11 GB at batch 4",
     title="EfficientNet-b0 on CIFAR-100 not learning: frozen layers, 1024 px inputs, lr/batch",
     source="https://discuss.pytorch.org/t/obtaining-abnormal-changes-in-loss-and-accuracy/84911",

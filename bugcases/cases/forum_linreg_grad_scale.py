@@ -115,6 +115,9 @@ VARIANTS = ("numpy-buggy", "numpy-fixed", "autograd", "linear-bias", "linear-nob
 
 CASE = BugCase(
     id="forum-linreg-grad-scale",
+    domain="optimization",
+    added="2026-11-23",
+    buggy=("numpy-buggy",),
     documented="first gradient -120 vs autograd's -30; w 1.2 vs 0.3 after one step",
     title="Manual gradient missing 1/N (np.dot(...).mean() on a scalar); nn.Linear's bias as contrast",
     source="https://discuss.pytorch.org/ (thread 'Pytorch convergence out-of-the-box'; shared/seeds/003_9db3fe3404cd0e69.txt)",

@@ -70,6 +70,8 @@ def _hidden_layers_never_train(results: dict) -> None:
 
 CASE = BugCase(
     id="gh-1053-layers-in-python-list",
+    domain="init-checkpoint",
+    added="2026-11-25",
     documented="submodules in a list stay on the CPU after .cuda(): not registered (apaszke: use nn.ModuleList)",
     title="Layers in a plain Python list instead of nn.ModuleList: not registered, never trained",
     source="https://github.com/pytorch/pytorch/issues/1053",

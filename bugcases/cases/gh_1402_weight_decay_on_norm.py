@@ -60,6 +60,8 @@ def _norm_scales_shrink(results: dict) -> None:
 
 CASE = BugCase(
     id="gh-1402-weight-decay-on-norm",
+    domain="optimization",
+    added="2026-11-25",
     documented="asks for 0 weight decay on biases and batch norm parameters: 'This seems to be a good practice'",
     title="Weight decay applied to normalization weights and biases",
     source="https://github.com/pytorch/pytorch/issues/1402",

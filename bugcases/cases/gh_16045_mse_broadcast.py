@@ -73,6 +73,8 @@ def _never_fits(results: dict) -> None:
 
 CASE = BugCase(
     id="gh-16045-mse-broadcast",
+    domain="loss-functions",
+    added="2026-11-23",
     documented="broadcast to (N, N); the regression does not fit",
     title="MSELoss on (N, 1) outputs and (N,) targets broadcasts to (N, N)",
     source="https://github.com/pytorch/pytorch/issues/16045",

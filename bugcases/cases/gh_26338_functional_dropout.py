@@ -65,6 +65,8 @@ def _evaluation_is_random(results: dict) -> None:
 
 CASE = BugCase(
     id="gh-26338-functional-dropout",
+    domain="classification",
+    added="2026-11-23",
     documented="two evaluations of the same model differ",
     title="Functional dropout keeps dropping in eval mode",
     source="https://github.com/pytorch/pytorch/issues/26338",

@@ -95,6 +95,8 @@ def _intercept_never_learns(results: dict) -> None:
 
 CASE = BugCase(
     id="gh-39062-parameter-converted",
+    domain="init-checkpoint",
+    added="2026-11-25",
     documented="nn.Parameter(torch.randn(1)).to('cuda') in __init__: list(model.parameters()) is []",
     title="nn.Parameter(...).double()/.to()/.cuda() in __init__: a plain tensor, never registered or trained",
     source="https://github.com/pytorch/pytorch/issues/39062",

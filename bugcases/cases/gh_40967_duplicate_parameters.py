@@ -67,6 +67,8 @@ def _updated_twice(results: dict) -> None:
 
 CASE = BugCase(
     id="gh-40967-duplicate-parameters",
+    domain="optimization",
+    added="2026-11-25",
     documented="a parameter that appears twice within one parameter group will get updated twice",
     title="A parameter listed twice in one optimizer param group",
     source="https://github.com/pytorch/pytorch/issues/40967",

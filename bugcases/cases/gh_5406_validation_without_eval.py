@@ -84,6 +84,8 @@ STEPS = 4
 
 CASE = BugCase(
     id="gh-5406-validation-without-eval",
+    domain="classification",
+    added="2026-11-25",
     documented="BatchNorm behaves different in train() and eval(): the same input gives outputs that differ by "
                "a norm of 33.47 (0.3.0) and 6.88 (master); in eval(), BN uses tracked running stats, not data stats",
     title="Validation under no_grad() without model.eval()",

@@ -62,6 +62,8 @@ def _head_never_moves(results: dict) -> None:
 
 CASE = BugCase(
     id="gh-54765-optimizer-before-replace",
+    domain="fine-tuning",
+    added="2026-11-23",
     documented="the new layer never changes",
     title="Optimizer created before a layer is replaced",
     source="https://github.com/pytorch/pytorch/issues/54765",

@@ -80,6 +80,8 @@ def _frozen_part_drifts(results: dict) -> None:
 
 CASE = BugCase(
     id="gh-86590-frozen-bn-stats",
+    domain="fine-tuning",
+    added="2026-11-23",
     documented="batch-norm running statistics of frozen layers change",
     title="Frozen backbone's batch-norm statistics still update",
     source="https://github.com/pytorch/pytorch/issues/86590",

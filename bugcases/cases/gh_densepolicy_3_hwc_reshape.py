@@ -89,6 +89,8 @@ def _pretend_image(results: dict) -> None:
 
 CASE = BugCase(
     id="gh-densepolicy-3-hwc-reshape",
+    domain="data-pipeline",
+    added="2026-11-25",
     documented="the results of permute and reshape are different; if reshape is used, the operations (conv, "
                "resize) will apply to a pretend image",
     title="HWC image reshaped to CHW instead of permuted",

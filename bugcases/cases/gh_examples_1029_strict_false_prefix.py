@@ -95,6 +95,8 @@ def _loaded_model_is_random(results: dict) -> None:
 
 CASE = BugCase(
     id="gh-examples-1029-strict-false-prefix",
+    domain="init-checkpoint",
+    added="2026-11-25",
     documented="keys prefixed with 'model.' load without error under strict=False; the model output was nonsense",
     title="load_state_dict(strict=False) with 'model.'/'module.'-prefixed keys loads nothing",
     source="https://github.com/pytorch/examples/issues/1029",

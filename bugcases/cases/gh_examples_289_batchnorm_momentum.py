@@ -59,6 +59,8 @@ def _running_stats_follow_the_batch(results: dict) -> None:
 
 CASE = BugCase(
     id="gh-examples-289-batchnorm-momentum",
+    domain="classification",
+    added="2026-11-25",
     documented="PyTorch momentum 0.1 = TensorFlow 0.9 (soumith: 'yes'); TF's default 0.99 is PyTorch's 0.01",
     title="BatchNorm momentum=0.99 copied from TensorFlow: running statistics follow the last batch",
     source="https://github.com/pytorch/examples/issues/289",

@@ -94,6 +94,8 @@ def _not_the_clipped_window(results: dict) -> None:
 
 CASE = BugCase(
     id="hf-1563-clip-inside-accumulation",
+    domain="optimization",
+    added="2026-11-25",
     documented="clip_grad_norm_ should be applied before optimizer.step() not after each backward",
     title="Gradient clipping after every micro-batch of an accumulation window",
     source="https://github.com/huggingface/transformers/issues/1563",

@@ -74,6 +74,8 @@ def _checkpointed_layers_never_train(results: dict) -> None:
 
 CASE = BugCase(
     id="hf-21381-checkpoint-frozen-inputs",
+    domain="fine-tuning",
+    added="2026-11-25",
     documented="frozen embeddings + gradient checkpointing: the output has requires_grad==False; "
                "fixed with use_reentrant=False",
     title="Reentrant gradient checkpointing behind frozen layers: the checkpointed layers never train",

@@ -85,6 +85,8 @@ def _learns_token_after_next(results: dict) -> None:
 
 CASE = BugCase(
     id="hf-32944-labels-shifted-twice",
+    domain="nlp",
+    added="2026-11-25",
     documented="users who pre-shift their labels end up training next-next-token prediction by accident",
     title="Causal-LM labels shifted in the collator and again in the model's loss",
     source="https://github.com/huggingface/transformers/pull/44642",

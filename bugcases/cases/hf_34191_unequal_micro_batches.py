@@ -89,6 +89,8 @@ def _gradient_is_not_the_full_batch(results: dict) -> None:
 
 CASE = BugCase(
     id="hf-34191-unequal-micro-batches",
+    domain="nlp",
+    added="2026-11-23",
     documented="accumulated gradient differs from the full batch's",
     title="Gradient accumulation averages unequal micro-batches",
     source="https://github.com/huggingface/transformers/issues/34191",

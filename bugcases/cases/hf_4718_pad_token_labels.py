@@ -83,6 +83,8 @@ def _predicts_padding(results: dict) -> None:
 
 CASE = BugCase(
     id="hf-4718-pad-token-labels",
+    domain="nlp",
+    added="2026-11-25",
     documented="labels that are not -100 are used in the loss: the padding for the labels should be -100, "
                "not tokenizer.pad_token_id",
     title="Padding tokens left in the labels (pad id, not -100): the model learns to predict padding",

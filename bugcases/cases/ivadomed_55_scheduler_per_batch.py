@@ -85,6 +85,8 @@ def _lr_updated_per_batch(results: dict) -> None:
 
 CASE = BugCase(
     id="ivadomed-55-scheduler-per-batch",
+    domain="optimization",
+    added="2026-11-25",
     documented="the LR updated after each batch instead of after each epoch",
     title="Epoch scheduler (CosineAnnealingLR(T_max=epochs)) stepped every batch",
     source="https://github.com/ivadomed/ivadomed/pull/55",

@@ -78,6 +78,8 @@ def _trained_in_eval_mode(results: dict) -> None:
 
 CASE = BugCase(
     id="lightning-20105-eval-mode-training",
+    domain="classification",
+    added="2026-11-25",
     documented="models are loaded by default in eval mode; if no validation step is defined, all of training "
                "is done in eval mode (dropout off, batch-norm running statistics never updated)",
     title="A model left in eval mode is trained in eval mode",

@@ -95,6 +95,8 @@ def _frozen_stage_drifts(results: dict) -> None:
 
 CASE = BugCase(
     id="mmcv-964-frozen-stages-train",
+    domain="fine-tuning",
+    added="2026-11-25",
     documented="after training some iters the frozen params are changed, especially the running_mean in the "
                "BatchNorm layer: the runner's model.train() changes the frozen layers from 'eval' to 'train'",
     title="Frozen stages put back in training mode by model.train()",

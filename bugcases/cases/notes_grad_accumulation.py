@@ -86,6 +86,8 @@ def _identity(results: dict) -> None:
 
 CASE = BugCase(
     id="notes-grad-accumulation",
+    domain="optimization",
+    added="2026-11-23",
     documented="`grad == grad1 + grad2` after the second backward",
     title="Without zero_grad the gradient is the sum of every backward pass (study notes)",
     source="shared/seeds/004_d582fb93802f9a02.txt (boostcamp study notes, Korean: 'optimizer.zero_grad()는 꼭 필요한가?')",

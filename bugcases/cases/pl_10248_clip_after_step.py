@@ -71,6 +71,8 @@ def _update_not_clipped(results: dict) -> None:
 
 CASE = BugCase(
     id="pl-10248-clip-after-step",
+    domain="optimization",
+    added="2026-11-25",
     documented="clip_gradients ran after optimizer.step; the PR moves it before the step",
     title="Gradient clipping after optimizer.step() clips nothing",
     source="https://github.com/Lightning-AI/pytorch-lightning/pull/10248",

@@ -75,6 +75,8 @@ def _negative_loss(results: dict) -> None:
 
 CASE = BugCase(
     id="pointnet2-30-nll-loss-on-logits",
+    domain="loss-functions",
+    added="2026-11-25",
     documented="nll_loss is used but its input is not a log_softmax, causing a negative label loss value",
     title="nn.NLLLoss on raw logits (no log_softmax)",
     source="https://github.com/yanx27/Pointnet_Pointnet2_pytorch/issues/30",

@@ -87,6 +87,8 @@ def _fails_one_at_a_time(results: dict) -> None:
 
 CASE = BugCase(
     id="pointnet-27-log-softmax-over-batch",
+    domain="loss-functions",
+    added="2026-11-25",
     documented="Dim0 means the dimension of batch. However, the log_softmax should be applied along the channels",
     title="log_softmax over the batch dimension (dim=0) before nn.NLLLoss",
     source="https://github.com/fxia22/pointnet.pytorch/issues/27",

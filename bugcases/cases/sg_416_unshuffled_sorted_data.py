@@ -64,6 +64,8 @@ def _one_class_per_batch(results: dict) -> None:
 
 CASE = BugCase(
     id="sg-416-unshuffled-sorted-data",
+    domain="data-pipeline",
+    added="2026-11-23",
     documented="one class per batch; poor accuracy",
     title="shuffle=False on a training set sorted by class",
     source="https://github.com/Deci-AI/super-gradients/issues/416",

@@ -54,6 +54,8 @@ def _buggy_fails(results: dict) -> None:
 
 CASE = BugCase(
     id="smell-zero-grad-cifar10",
+    domain="classification",
+    added="2026-11-23",
     documented="SGD lr 0.001, momentum 0.9, batch 4: gradients accumulate, training fails",
     title="Zero_grad not used before backward (CIFAR-10 tutorial)",
     source="https://medium.com/missinglink-deep-learning-platform/most-common-neural-net-pytorch-mistakes-456560ada037",

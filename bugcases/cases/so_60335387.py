@@ -90,6 +90,8 @@ def _close_at_low_lr(results: dict) -> None:
 
 CASE = BugCase(
     id="so-60335387",
+    domain="classification",
+    added="2026-11-23",
     documented="buggy at lr 1e-4: validation accuracy 77.8% -> 11.35% in 10 epochs, training loss 1.29 -> 2.34; at lr 1e-5 buggy ≈ fixed",
     title="MNIST example does not converge: optimizer.zero_grad() missing",
     source="https://stackoverflow.com/questions/60335387/pytorch-mnist-example-not-converge",

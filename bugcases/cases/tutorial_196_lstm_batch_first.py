@@ -91,6 +91,8 @@ def _near_chance(results: dict) -> None:
 
 CASE = BugCase(
     id="tutorial-196-lstm-batch-first",
+    domain="classification",
+    added="2026-11-25",
     documented="batch_first=True changed to False (input still batch, seq, features): loss about 2, "
                "accuracy about 11.35% on MNIST",
     title="(batch, time, features) fed to an nn.LSTM built without batch_first=True",

@@ -79,6 +79,8 @@ def _gradient_scaled_by_world_size(results: dict) -> None:
 
 CASE = BugCase(
     id="tutorial-allreduce-sum-not-mean",
+    domain="distributed",
+    added="2026-11-23",
     documented="gradients world_size x the full batch's",
     title="Gradient all-reduce sums without dividing by the world size",
     source="https://pytorch.org/tutorials/intermediate/dist_tuto.html",
