@@ -1,26 +1,35 @@
-"""pytest-benchmark, generated from the registry: one training step per case and variant,
-buggy and fixed side by side (grouped by case). Run timed with `tox -e bench`; in the quick
-test run they execute once untimed (--benchmark-disable) so they cannot rot. Under
-pytest-xdist pytest-benchmark disables timing itself; these are never timed there."""
+"""pytest-benchmark, generated from the registry: every case and variant, buggy and fixed side by
+side (grouped by case). Run timed with `tox -e bench`; in the test run they execute once untimed
+(--benchmark-disable) so they cannot rot. Under pytest-xdist pytest-benchmark disables timing
+itself; these are never timed there.
+
+A variant trained by the shared loop is timed one steady-state step at a time. A variant with its own loop is timed as a short run of `RUN_STEPS` optimizer steps per round
+(`-run` ids: set-up included), and the engine's step hook (`bugcases.loop.watched_run`) records
+the median time between its optimizer steps in the benchmark's extra info."""
 
 from __future__ import annotations
+
+import statistics
 
 import pytest
 
 from benchmarks.steps import extra_info, step_rounds
 from bugcases.registry import all_cases, get_case
 
+RUN_STEPS = 8
 
-def _params(tier):
-    marks = [pytest.mark.quick] if tier == "quick" else [pytest.mark.gpu]
+
+def _params(tier, timed_step: bool):
+    marks = [pytest.mark.gpu] if tier == "gpu" else [pytest.mark.quick] if timed_step else [pytest.mark.slow]
     for case in all_cases():
         for v in case.variants:
-            if v.step is not None:
-                yield pytest.param(case.id, v.name, tier, id=f"{case.id}-{v.name}-{tier}",
+            if (v.step is not None) == timed_step:
+                kind = "" if timed_step else "-run"
+                yield pytest.param(case.id, v.name, tier, id=f"{case.id}-{v.name}-{tier}{kind}",
                                    marks=[*marks, pytest.mark.bench, pytest.mark.bugcase(case.id)])
 
 
-@pytest.mark.parametrize("case_id, variant, tier", [*_params("quick"), *_params("gpu")])
+@pytest.mark.parametrize("case_id, variant, tier", [*_params("quick", True), *_params("gpu", True)])
 def test_training_step(benchmark, case_id, variant, tier):
     case = get_case(case_id)
     config = case.config(tier)
@@ -28,6 +37,21 @@ def test_training_step(benchmark, case_id, variant, tier):
     benchmark.extra_info.update(extra_info(case, variant, config))
     setup, target = step_rounds(case, variant, config)
     benchmark.pedantic(target, setup=setup, rounds=15, warmup_rounds=2)
+
+
+@pytest.mark.parametrize("case_id, variant, tier", [*_params("quick", False), *_params("gpu", False)])
+def test_short_run(benchmark, case_id, variant, tier):
+    """A variant whose loop is its own: one epoch of at most RUN_STEPS optimizer steps per round."""
+    case = get_case(case_id)
+    tiered = case.config(tier)
+    config = tiered.replace(epochs=1, max_steps=min(RUN_STEPS, tiered.max_steps or RUN_STEPS))
+    benchmark.group = f"{case_id} ({tier})"
+    benchmark.extra_info.update(extra_info(case, variant, config))
+    results = []
+    benchmark.pedantic(lambda: results.append(case.run(variant, config)), rounds=3, warmup_rounds=1)
+    steps = results[-1].step_seconds
+    benchmark.extra_info["median_step_seconds"] = statistics.median(steps) if steps else None
+    assert results[-1].status in ("ok", "diverged"), f"{case_id} {variant}: the run ended {results[-1].status}"
 
 
 def _overhead_params():

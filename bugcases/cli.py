@@ -170,7 +170,8 @@ def cmd_run(args) -> int:
     fired = ", ".join(f"{c} @ step {s}" for c, s in result.fired().items()) or "none"
     final = (f"final validation accuracy {result.validation_accuracy[-1]:.4f}" if result.validation_accuracy
              else f"final training loss {result.train_loss[-1]:.4f}" if result.train_loss else "no epochs")
-    print(f"{case.id} {variant}: status {result.status}, {final}, checks fired: {fired} -> {output}")
+    warned = f", PyTorch warnings kept in the result: {len(result.warnings)}" if result.warnings else ""
+    print(f"{case.id} {variant}: status {result.status}, {final}, checks fired: {fired}{warned} -> {output}")
     return 0
 
 

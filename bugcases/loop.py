@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -70,21 +71,49 @@ def use_detector(make: Callable) -> Iterator[None]:
 @contextmanager
 def watched_run(config: RunConfig, model: nn.Module, optimizer, **watch_options) -> Iterator[Result]:
     """Run a case's own loop under the watch: yields the Result to fill; on the way out records
-    the findings and CUDA peak memory, and turns an out-of-memory error into status "oom"."""
+    the findings, CUDA peak memory and, unless the loop timed its steps itself, the time between
+    consecutive optimizer steps (every case's step time, through one hook), and turns an
+    out-of-memory error into status "oom"."""
     device = resolve_device(config.device)
     result = Result()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     w = _DETECTOR.get()(model, optimizer, **watch_options)
-    with w:
+    step_ends: list = []
+
+    def step_ended(*_) -> None:
+        synchronize(device)  # on CUDA, the step's kernels, not their launch
+        step_ends.append(time.perf_counter())
+
+    timer = optimizer.register_step_post_hook(step_ended) if hasattr(optimizer, "register_step_post_hook") else None
+    with w, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # a buggy variant's warnings are evidence: kept in the result, not printed
         try:
             yield result
         except torch.cuda.OutOfMemoryError as exc:
             result.status = "oom"
             result.extra["oom"] = {"batch_size": config.batch_size, "error": str(exc).splitlines()[0]}
+        finally:
+            if timer is not None:
+                timer.remove()
+    result.warnings = _warning_records(caught)
+    if not result.step_seconds:  # a case's own loop: an optimizer step is the time from one step's end to the next's
+        result.step_seconds = [b - a for a, b in zip(step_ends, step_ends[1:])]
     if device.type == "cuda":
         result.peak_memory_bytes = torch.cuda.max_memory_allocated(device)
     result.findings = [f.to_dict() if hasattr(f, "to_dict") else dict(f) for f in w.findings]
+
+
+def _warning_records(caught) -> list:
+    """One record per distinct warning (category and message), with how often it was raised."""
+    records: dict = {}
+    for w in caught:
+        key = (w.category.__name__, str(w.message))
+        if key in records:
+            records[key]["count"] += 1
+        else:
+            records[key] = {"category": key[0], "message": key[1], "where": f"{w.filename}:{w.lineno}", "count": 1}
+    return list(records.values())
 
 
 def epochs(config: RunConfig):

@@ -31,6 +31,7 @@ class Result:
     peak_memory_bytes: Optional[int] = None
     status: str = "ok"  # ok | diverged (non-finite loss) | oom
     findings: list = field(default_factory=list)  # dicts: check, step, message
+    warnings: list = field(default_factory=list)  # what PyTorch warned during training: category, message, count
     extra: dict = field(default_factory=dict)  # case-specific traces (e.g. w per iteration)
     case: str = ""
     variant: str = ""

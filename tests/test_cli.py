@@ -128,3 +128,18 @@ def test_bad_input_is_one_line_exit_2_no_output(tmp_path, monkeypatch, capsys, a
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bugcases: error:") and message in lines[0], err
     assert set(tmp_path.rglob("*")) == before  # nothing written, not even a partial file
+
+
+@pytest.mark.bugcase("docs-scheduler-before-optimizer")
+def test_a_run_keeps_pytorch_warnings_in_its_result_and_off_the_terminal(tmp_path, capfd):
+    """A buggy variant provokes PyTorch's warnings on purpose (here: the scheduler-order warning):
+    they are evidence in the result, not noise on the user's terminal; the engine also times every
+    optimizer step of a case's own loop."""
+    out = tmp_path / "r.json"
+    assert main(["run", "docs-scheduler-before-optimizer", "--variant", "buggy", "-o", str(out)]) == 0
+    captured = capfd.readouterr()
+    assert "lr_scheduler.step()" not in captured.err + captured.out
+    data = json.loads(out.read_text())
+    assert any("lr_scheduler.step()" in w["message"] and w["category"] == "UserWarning" for w in data["warnings"])
+    assert "PyTorch warnings kept in the result: 1" in captured.out
+    assert len(data["step_seconds"]) > 1 and all(s > 0 for s in data["step_seconds"])
