@@ -19,6 +19,7 @@ from torch import nn
 
 from assertions.check import listing
 from assertions.checks import default_checks, make_checks
+from assertions.loss_calls import LossCalls
 
 INTERNAL_ERROR = "watch-internal-error"
 
@@ -102,6 +103,7 @@ class Watch:
         self._broken: set = set()  # checks that hit an internal error: off from then on
         self._attaching = None  # the check whose attach() is running (its callbacks are guarded as its own)
         self._fingerprint = None  # without an optimizer: the parameters' norms at the last training forward
+        self._loss_calls = LossCalls(self)
 
     # --- what checks call -----------------------------------------------------------------
     @property
@@ -204,6 +206,11 @@ class Watch:
             self._handles.append(self.criterion.register_forward_hook(lambda m, args, out: guarded_after(args, out)))
         return True
 
+    def on_loss_call(self, names, fn: Callable) -> None:
+        """fn(name, args, kwargs) for the training calls of the functional losses named (`F.cross_entropy`
+        is "cross_entropy"; loss modules call them too) in the first steps (`assertions.loss_calls`)."""
+        self._loss_calls.listen(names, fn)
+
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "Watch":
         if self.optimizer is None:  # registered first, so the checks' forward hooks see the new step
@@ -252,6 +259,7 @@ class Watch:
                     finally:
                         self._attaching = None
         finally:
+            self._loss_calls.stop()
             for handle in self._handles:
                 handle.remove()
             self._handles.clear()

@@ -213,14 +213,6 @@ def test_equal_micro_batches_averaged_per_batch_are_silent():
     w.assert_clean()
 
 
-def test_checks_needing_a_criterion_module_stay_off_for_a_function():
-    model = nn.Sequential(make_mlp(), nn.Softmax(dim=1))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    with watch(model, optimizer, criterion=F.cross_entropy) as w:
-        train(model, optimizer, F.cross_entropy, batches(2))
-    assert w.fired("softmax-before-cross-entropy") is None
-
-
 @pytest.mark.parametrize("bad, match", [
     ({"criterion": "mse"}, "criterion must be"), ({"scheduler": object()}, "scheduler must be"),
 ], ids=["criterion-string", "scheduler-object"])

@@ -22,10 +22,10 @@ _OFF = 0.1  # |logsumexp| of a row of log-probabilities is ~1e-6 (1e-2 in half p
 
 class NllLossOnLogits(FirstLossCalls, Check):
     id = "nll-loss-on-logits"
-    needs = ("criterion",)
     earliest = "0"
 
     criteria = (nn.NLLLoss,)
+    functions = ("nll_loss",)
 
     def judge(self, args) -> bool:
         x = args[0]
@@ -40,7 +40,7 @@ class NllLossOnLogits(FirstLossCalls, Check):
         off = (lse.abs() > _OFF).double().mean()
         if off >= 0.5:
             self.w.report(self.id, self.w.step, (
-                f"NLLLoss receives rows that are not log-probabilities: logsumexp over the classes is "
+                f"{self.loss_name} receives rows that are not log-probabilities: logsumexp over the classes is "
                 f"{float(lse.median()):.3g} (median; 0 expected) in {float(off):.0%} of rows, max value "
                 f"{float(x.max()):.3g}: NLLLoss then returns -x[target], which falls without bound; add "
                 "log_softmax(dim=1) before it, or use nn.CrossEntropyLoss on the logits"))

@@ -36,10 +36,10 @@ def made_by(tensor: torch.Tensor, op: str, hops: int = 8) -> bool:
 
 class SigmoidBeforeBceWithLogits(FirstLossCalls, Check):
     id = "sigmoid-before-bce-with-logits"
-    needs = ("criterion",)
     earliest = "0"
 
     criteria = (nn.BCEWithLogitsLoss,)
+    functions = ("binary_cross_entropy_with_logits",)
 
     def judge(self, args) -> bool:
         x = args[0]
@@ -48,7 +48,7 @@ class SigmoidBeforeBceWithLogits(FirstLossCalls, Check):
         low, high = float(x.detach().min()), float(x.detach().max())
         if low >= 0 and high <= 1 and made_by(x, "Sigmoid"):
             self.w.report(self.id, self.w.step, (
-                f"BCEWithLogitsLoss receives the output of a sigmoid (values in [{low:.3f}, {high:.3f}]), "
+                f"{self.loss_name} receives the output of a sigmoid (values in [{low:.3f}, {high:.3f}]), "
                 "expected logits: it applies the sigmoid again, so every predicted probability stays "
                 "in (0.5, 0.73); remove the sigmoid from the model (or use nn.BCELoss on probabilities)"))
             return True

@@ -43,10 +43,10 @@ def normalized_over_batch(x: torch.Tensor) -> bool:
 
 class SoftmaxOverBatch(FirstLossCalls, Check):
     id = "softmax-over-batch"
-    needs = ("criterion",)
     earliest = "0"
 
     criteria = (nn.CrossEntropyLoss, nn.NLLLoss)
+    functions = ("cross_entropy", "nll_loss")
 
     def judge(self, args) -> bool:
         x = args[0]
@@ -54,7 +54,7 @@ class SoftmaxOverBatch(FirstLossCalls, Check):
             kind = as_probabilities(x.detach())[1]
             rows = x.detach().exp().sum(1) if kind == "log-probabilities" else x.detach().sum(1)
             self.w.report(self.id, self.w.step, (
-                f"{type(self.w.criterion).__name__} receives {kind} that sum to 1 over the batch (dim 0, "
+                f"{self.loss_name} receives {kind} that sum to 1 over the batch (dim 0, "
                 f"{x.shape[0]} samples) while each sample's {x.shape[1]} class scores sum to "
                 f"{float(rows.min()):.3g}..{float(rows.max()):.3g}: the softmax runs over dim 0; "
                 "use dim=1 (or -1) so each sample's classes are normalized"))

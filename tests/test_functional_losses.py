@@ -1,0 +1,123 @@
+"""Losses called as functions (`F.cross_entropy`, `F.nll_loss`, `F.binary_cross_entropy_with_logits`,
+`F.kl_div`, `F.mse_loss`) are read without `criterion=`: each function's buggy input is named, its
+correct input is not, losses stay bit-identical, and the observation ends after the first steps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from assertions import watch
+from assertions.loss_calls import STEPS_OBSERVED
+from torch.overrides import _get_current_function_mode_stack
+
+pytestmark = pytest.mark.quick
+
+FEATURES, CLASSES, BATCH = 6, 4, 16
+
+
+def _data(steps=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(BATCH, FEATURES, generator=g), torch.randint(0, CLASSES, (BATCH,), generator=g))
+            for _ in range(steps)]
+
+
+# loss(model output, labels) as loops write it: (buggy, correct), and the check that names the bug
+LOSSES = {
+    "cross_entropy": (lambda out, y: F.cross_entropy(F.softmax(out, dim=1), y),
+                      lambda out, y: F.cross_entropy(out, y), "softmax-before-cross-entropy"),
+    "nll_loss": (lambda out, y: F.nll_loss(out, y),
+                 lambda out, y: F.nll_loss(F.log_softmax(out, dim=1), y), "nll-loss-on-logits"),
+    "binary_cross_entropy_with_logits": (
+        lambda out, y: F.binary_cross_entropy_with_logits(torch.sigmoid(out[:, 0]), (y % 2).float()),
+        lambda out, y: F.binary_cross_entropy_with_logits(out[:, 0], (y % 2).float()),
+        "sigmoid-before-bce-with-logits"),
+    "kl_div": (lambda out, y: F.kl_div(F.softmax(out, dim=1), F.one_hot(y, CLASSES).float() * 0.9 + 0.025,
+                                       reduction="batchmean"),
+               lambda out, y: F.kl_div(F.log_softmax(out, dim=1), F.one_hot(y, CLASSES).float() * 0.9 + 0.025,
+                                       reduction="batchmean"), "softmax-before-cross-entropy"),
+    "mse_loss": (lambda out, y: F.mse_loss(out[:, :1], y.float()),
+                 lambda out, y: F.mse_loss(out[:, 0], y.float()), "loss-shape-mismatch"),
+}
+
+
+def _train(loss_fn, watched: bool, seed=0):
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(FEATURES, 16), nn.ReLU(), nn.Linear(16, CLASSES))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    losses, w = [], None
+    with (watch(model, optimizer) if watched else _nothing()) as w:
+        for x, y in _data():
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    return losses, w
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return None
+
+
+@pytest.mark.filterwarnings("ignore:Using a target size")
+@pytest.mark.parametrize("function", LOSSES)
+def test_a_functional_loss_is_read_without_criterion(function):
+    buggy, correct, check = LOSSES[function]
+    _, w = _train(buggy, watched=True)
+    finding = w.fired(check)
+    assert finding is not None and finding.step == 0, f"F.{function}: expected {check} at step 0, found {w.findings}"
+    assert f"F.{function}" in finding.message
+    _, w = _train(correct, watched=True)
+    assert not w.findings, f"F.{function} on correct input: expected no finding, found {w.findings}"
+
+
+@pytest.mark.filterwarnings("ignore:Using a target size")
+@pytest.mark.parametrize("function", LOSSES)
+def test_losses_are_bit_identical_with_and_without_the_watch(function):
+    for loss_fn in LOSSES[function][:2]:
+        assert _train(loss_fn, watched=True)[0] == _train(loss_fn, watched=False)[0]
+
+
+def test_the_observation_ends_after_the_first_steps_and_leaves_no_mode_behind():
+    seen = []
+    model = nn.Linear(FEATURES, CLASSES)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    with watch(model, optimizer) as w:
+        w.on_loss_call(("cross_entropy",), lambda name, args, kwargs: seen.append(w.step))
+        for x, y in _data(steps=STEPS_OBSERVED + 3):
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+            assert not _get_current_function_mode_stack()  # popped at every step
+        with torch.no_grad():  # evaluation is never observed
+            F.cross_entropy(model(x), y)
+    assert seen == list(range(STEPS_OBSERVED))
+    assert not _get_current_function_mode_stack()
+
+
+def test_a_loss_module_criterion_is_still_read_through_its_hooks_once():
+    """criterion= an nn.CrossEntropyLoss: one finding, the module's name in it (not F.cross_entropy)."""
+    model = nn.Sequential(nn.Linear(FEATURES, CLASSES), nn.Softmax(dim=1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    criterion = nn.CrossEntropyLoss()
+    with watch(model, optimizer, criterion=criterion) as w:
+        for x, y in _data():
+            optimizer.zero_grad()
+            criterion(model(x), y).backward()
+            optimizer.step()
+    assert [f.check for f in w.findings] == ["softmax-before-cross-entropy"]
+    assert w.findings[0].message.startswith("CrossEntropyLoss receives")
+
+
+def test_an_unknown_loss_function_name_is_refused():
+    model = nn.Linear(FEATURES, CLASSES)
+    with watch(model, torch.optim.SGD(model.parameters(), lr=0.1)) as w:
+        with pytest.raises(ValueError, match="not observed; known"):
+            w.on_loss_call(("focal_loss",), lambda *a: None)
