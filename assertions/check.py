@@ -2,7 +2,7 @@
 
 A check is one module in `assertions/checks/` named after its id (`missing_zero_grad.py` holds
 `missing-zero-grad`) defining one subclass of `Check`. The module's docstring is its
-documentation: the first line is the one-line summary the README's table shows, the rest says
+documentation: the first line is the one-line summary the check table in docs/watch.md shows, the rest says
 why the pattern is a bug and how it is seen. Adding a check touches no other file; the
 catalog (`assertions.checks.CHECKS`) finds it by scanning.
 
@@ -10,7 +10,7 @@ catalog (`assertions.checks.CHECKS`) finds it by scanning.
         id = "my-check"
         needs = ("criterion",)         # what the watch must be given; else inactive, with the reason
         severity = "error"             # or "warning": a pattern that is deliberate in some correct code
-        earliest = "0"                 # the earliest step it can report, as the README says it
+        earliest = "0"                 # the earliest step it can report, as the check table says it
 
         def attach(self, w):           # subscribe to the watch's events; return a reason to stay off
             w.on_step(self.before_step)

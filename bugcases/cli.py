@@ -78,16 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--overhead-repeats", type=int, default=3,
                        help="interleaved timing pairs per corpus loop for the overhead ratio (0: skip)")
 
-    docs = sub.add_parser("docs", help="write the README's case and check tables from the catalogs")
+    docs = sub.add_parser("docs", help="write the documentation's domain, case, claim and check tables from the catalogs")
     docs.add_argument("--check", action="store_true", help="rewrite nothing; exit 1 if the tables are stale")
-    docs.add_argument("--readme", default="README.md", help="the file holding the tables (default: README.md)")
+    docs.add_argument("--docs", default="docs", help="the folder of pages holding the tables (default: docs)")
     return parser
 
 
 def cmd_docs(args) -> int:
     from bugcases.docs import update
 
-    return update(args.readme, args.check)
+    return update(args.docs, args.check)
 
 
 def cmd_score(args) -> int:

@@ -1,8 +1,9 @@
-"""The README's catalog tables, written from the catalogs: `python -m bugcases docs [--check]`.
+"""The documentation's catalog tables, written from the catalogs: `python -m bugcases docs [--check]`.
 
-Each table lives between `<!-- begin: NAME -->` and `<!-- end: NAME -->` in README.md; the text
-between the markers is replaced, everything else is left as written. `--check` rewrites nothing
-and exits 1 when a table is stale, so a test (and CI) notices a case or check added without its row.
+Each table lives between `<!-- begin: NAME -->` and `<!-- end: NAME -->` in one page of `docs/`
+(the domain, case and claim tables in catalog.md, the check table in watch.md); the text between
+the markers is replaced, everything else is left as written. `--check` rewrites nothing and exits
+1 when a table is stale, so a test (and CI) notices a case or check added without its row.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def cases_table() -> str:
                         for e in case.expects if e.fires_on})
         where = "; 2 processes" if case.distributed else ""
         named = ", ".join(f"`{c}`" for c in case.naming_checks) or "none yet"
-        lines.append(f"| `{case.id}` | {case.domain} | {case.title} ([source]({case.source})){where} | "
+        source = f"[source]({case.source})" if case.source.startswith("http") else f"source: {_cell(case.source)}"
+        lines.append(f"| `{case.id}` | {case.domain} | {case.title} ({source}){where} | "
                      f"{', '.join(case.variant_names)} ({', '.join(case.buggy)}) | {_cell(case.documented)} | {named} | "
                      f"{', '.join(fires) or '-'} |")
     return "\n".join(lines)
@@ -86,29 +88,39 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").rstrip(".")
 
 
-def render(text: str) -> str:
-    for name, build in TABLES.items():
+def render(text: str, tables=None) -> str:
+    """`text` with every table whose markers it holds rewritten (of `tables`, default all)."""
+    for name in tables or TABLES:
         pattern = re.compile(rf"(<!-- begin: {name} -->\n)(?:.*?\n)?(<!-- end: {name} -->)", re.S)
-        if not pattern.search(text):
-            raise BugcasesError(f"README has no '<!-- begin: {name} -->' ... '<!-- end: {name} -->' markers")
-        text = pattern.sub(lambda m: m.group(1) + build() + "\n" + m.group(2), text)
+        text = pattern.sub(lambda m: m.group(1) + TABLES[name]() + "\n" + m.group(2), text)
     return text
 
 
-def update(readme: str, check: bool) -> int:
-    path = Path(readme)
-    try:
-        old = path.read_text()
-    except OSError as exc:
-        raise BugcasesError(f"cannot read {readme}: {exc.strerror or exc}; pass --readme PATH") from None
-    new = render(old)
+def update(folder: str, check: bool) -> int:
+    """Rewrite (or, with `check`, compare) the tables in the pages of `folder`; each table must be in one page."""
+    root = Path(folder)
+    pages = sorted(root.glob("*.md")) if root.is_dir() else []
+    if not pages:
+        raise BugcasesError(f"{folder} holds no .md pages; pass the documentation folder with --docs DIR")
+    texts = {}
+    for page in pages:
+        try:
+            texts[page] = page.read_text()
+        except OSError as exc:
+            raise BugcasesError(f"cannot read {page}: {exc.strerror or exc}") from None
+    missing = [n for n in TABLES if not any(f"<!-- begin: {n} -->" in t for t in texts.values())]
+    if missing:
+        raise BugcasesError(f"{folder} has no page with the '<!-- begin: {missing[0]} -->' ... "
+                            f"'<!-- end: {missing[0]} -->' markers; add them where the table belongs")
+    stale = [page for page, text in texts.items() if render(text) != text]
     if check:
-        if new != old:
-            print(f"{readme}: the case or check tables are stale; run `python -m bugcases docs` to rewrite them")
+        if stale:
+            print(f"{', '.join(map(str, stale))}: the case or check tables are stale; run `python -m bugcases docs` "
+                  "to rewrite them")
             return 1
-        print(f"{readme}: tables match the catalogs ({len(all_cases())} cases)")
+        print(f"{folder}: tables match the catalogs ({len(all_cases())} cases)")
         return 0
-    if new != old:
-        write_text_atomic(path, new)
-    print(f"{readme}: tables written from the catalogs")
+    for page in stale:
+        write_text_atomic(page, render(texts[page]))
+    print(f"{folder}: tables written from the catalogs")
     return 0

@@ -88,7 +88,7 @@ class Claim:
     tiers: tuple = CLAIM_TIERS
     distinguishes: bool = True
     sources: tuple = DATA_SOURCES  # the data it is asserted on; a case that reads MNIST runs it on real digits too
-    digits_note: str = ""  # why it is not asserted on real digits (README and report), when it is not
+    digits_note: str = ""  # why it is not asserted on real digits (docs and report), when it is not
 
     def __post_init__(self) -> None:
         problems = []

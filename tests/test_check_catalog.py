@@ -19,7 +19,7 @@ from bugcases.registry import Claim, Expect
 from tests.loops import batches, loop, make_mlp
 
 pytestmark = pytest.mark.quick
-README = Path(__file__).resolve().parents[1] / "README.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def test_every_check_is_one_module_named_after_its_id():
@@ -30,10 +30,10 @@ def test_every_check_is_one_module_named_after_its_id():
 
 
 def test_a_new_check_module_is_found_by_scanning(tmp_path, monkeypatch):
-    """What the README's "Adding a check" section tells a user to write: one module, nothing else."""
+    """What docs/adding-a-check.md tells a user to write: one module, nothing else."""
     extra = tmp_path / "extra"
     extra.mkdir()
-    readme = README.read_text()
+    readme = (DOCS / "adding-a-check.md").read_text()
     start = readme.index('```python\n"""loss-is-huge:') + len("```python\n")
     (extra / "loss_is_huge.py").write_text(readme[start:readme.index("```", start)])
     monkeypatch.setattr(catalog, "__path__", [*catalog.__path__, str(extra)])
@@ -198,23 +198,37 @@ def test_a_faulty_check_never_breaks_or_changes_the_loop(where):
                for p in model.parameters())
 
 
-def test_docs_check_passes_on_the_readme(capsys):
-    assert main(["docs", "--check", "--readme", str(README)]) == 0
+def test_docs_check_passes_on_the_docs(capsys):
+    assert main(["docs", "--check", "--docs", str(DOCS)]) == 0
 
 
 def test_docs_check_fails_on_a_stale_table_and_docs_rewrites_it(tmp_path, capsys):
-    stale = tmp_path / "README.md"
-    shutil.copy(README, stale)
-    stale.write_text(stale.read_text().replace("| `missing-zero-grad` |", "| `missing-zero-grad-old` |"))
-    assert main(["docs", "--check", "--readme", str(stale)]) == 1
+    stale = tmp_path / "docs"
+    shutil.copytree(DOCS, stale)
+    page = stale / "watch.md"
+    page.write_text(page.read_text().replace("| `missing-zero-grad` |", "| `missing-zero-grad-old` |"))
+    assert main(["docs", "--check", "--docs", str(stale)]) == 1
     assert "stale" in capsys.readouterr().out
-    assert main(["docs", "--readme", str(stale)]) == 0
-    assert stale.read_text() == README.read_text()
+    assert main(["docs", "--docs", str(stale)]) == 0
+    assert page.read_text() == (DOCS / "watch.md").read_text()
 
 
 def test_docs_without_markers_is_one_line_exit_2(tmp_path, capsys):
-    plain = tmp_path / "README.md"
-    plain.write_text("# nothing here\n")
-    assert main(["docs", "--check", "--readme", str(plain)]) == 2
+    (tmp_path / "index.md").write_text("# nothing here\n")
+    assert main(["docs", "--check", "--docs", str(tmp_path)]) == 2
     assert "markers" in capsys.readouterr().err
+    assert main(["docs", "--check", "--docs", str(tmp_path / "absent")]) == 2
+    assert "no .md pages" in capsys.readouterr().err
+
+
+def test_the_documentation_builds_in_strict_mode(tmp_path):
+    """mkdocs (the test extra installs it) builds docs/ with every warning an error: a broken link fails."""
+    import subprocess
+
+    pytest.importorskip("mkdocs", reason='the docs builder: pip install ".[test]"')
+    root = DOCS.parent
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-f", str(root / "mkdocs.yml"),
+                           "-d", str(tmp_path / "site")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "site" / "catalog" / "index.html").is_file()
 

@@ -39,7 +39,7 @@ def _without_timings(result) -> str:
 @pytest.mark.quick
 @pytest.mark.parametrize("case_id", [MNIST_CASE, CHEAP_CASE])
 def test_same_seed_same_bytes_other_seed_other_run(case_id):
-    """Dropout masks, shuffling and initialisation all come from the seed (see README: Determinism)."""
+    """Dropout masks, shuffling and initialisation all come from the seed (docs/tests.md: each test starts from the same RNG state)."""
     case = get_case(case_id)
     runs = [_without_timings(case.run(case.default_variants[0], case.config("quick", epochs=1, max_steps=5, seed=seed))) for seed in (3, 3, 4)]
     assert runs[0] == runs[1]
