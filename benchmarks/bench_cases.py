@@ -15,21 +15,12 @@ import pytest
 
 from benchmarks.steps import extra_info, step_rounds
 from bugcases.registry import all_cases, get_case
+from bugcases.schedule import as_params
 
 RUN_STEPS = 8
 
 
-def _params(tier, timed_step: bool):
-    marks = [pytest.mark.gpu] if tier == "gpu" else [pytest.mark.quick] if timed_step else [pytest.mark.slow]
-    for case in all_cases():
-        for v in case.variants:
-            if (v.step is not None) == timed_step:
-                kind = "" if timed_step else "-run"
-                yield pytest.param(case.id, v.name, tier, id=f"{case.id}-{v.name}-{tier}{kind}",
-                                   marks=[*marks, pytest.mark.bench, pytest.mark.bugcase(case.id)])
-
-
-@pytest.mark.parametrize("case_id, variant, tier", [*_params("quick", True), *_params("gpu", True)])
+@pytest.mark.parametrize("case_id, variant, tier", as_params("bench-step", "case", "variant", "tier"))
 def test_training_step(benchmark, case_id, variant, tier):
     case = get_case(case_id)
     config = case.config(tier)
@@ -39,7 +30,7 @@ def test_training_step(benchmark, case_id, variant, tier):
     benchmark.pedantic(target, setup=setup, rounds=15, warmup_rounds=2)
 
 
-@pytest.mark.parametrize("case_id, variant, tier", [*_params("quick", False), *_params("gpu", False)])
+@pytest.mark.parametrize("case_id, variant, tier", as_params("bench-run", "case", "variant", "tier"))
 def test_short_run(benchmark, case_id, variant, tier):
     """A variant whose loop is its own: one epoch of at most RUN_STEPS optimizer steps per round."""
     case = get_case(case_id)

@@ -47,13 +47,15 @@ def cases_table() -> str:
 
 def claims_table() -> str:
     """What each case asserts about its documented symptom, on which measurements, where it runs."""
-    lines = ["| case | claim (asserted on every seed listed) | measures | seeds | tiers | on real digits (`pytest -m real`) |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    from bugcases.schedule import claim_tiers
+
+    lines = ["| case | claim (asserted on every seed listed) | id (`pytest -k`) | measures | seeds | runs in | on real digits (`pytest -m real`) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for case in all_cases():
         for claim in case.claims:
             measures = ", ".join(f"`{m}`" for m in claim.measures)
-            lines.append(f"| `{case.id}` | {_cell(claim.name)} | {measures} | {', '.join(map(str, claim.seeds))} | "
-                         f"{', '.join(claim.tiers)} | {_on_digits(case, claim)} |")
+            lines.append(f"| `{case.id}` | {_cell(claim.name)} | `{claim.id}` | {measures} | {', '.join(map(str, claim.seeds))} | "
+                         f"{claim_tiers(case, claim)} | {_on_digits(case, claim)} |")
     return "\n".join(lines)
 
 

@@ -90,8 +90,17 @@ class Claim:
     sources: tuple = DATA_SOURCES  # the data it is asserted on; a case that reads MNIST runs it on real digits too
     digits_note: str = ""  # why it is not asserted on real digits (docs and report), when it is not
 
+    @property
+    def id(self) -> str:
+        """A short slug of the name, for test ids and `pytest -k`: "lr 1e-5: buggy learns like fixed" ->
+        "lr-1e-5-buggy-learns-like-fixed"."""
+        slug = re.sub(r"[^a-z0-9.]+", "-", self.name.lower().replace("'", "")).strip("-.")
+        return slug[:60].rsplit("-", 1)[0] if len(slug) > 60 else slug
+
     def __post_init__(self) -> None:
         problems = []
+        if not self.id:
+            problems.append("name it with letters or digits (its id is a slug of the name)")
         if not self.measures:
             problems.append("declare the measurements it asserts in measures=(...)")
         bad = [m for m in self.measures if m not in MEASURES and not (m.startswith("extra.") and len(m) > 6)]
@@ -201,6 +210,9 @@ class BugCase:
             for name in (*e.fires_on, *e.silent_on):
                 if name not in names:
                     problems.append(f"expect {e.check!r} names unknown variant {name!r}")
+        ids = [c.id for c in self.claims]
+        if len(set(ids)) != len(ids):
+            problems.append(f"claim ids repeat: {sorted(i for i in set(ids) if ids.count(i) > 1)}; name claims apart")
         for c in self.claims:
             for name in c.variants:
                 if name not in names:
@@ -300,11 +312,14 @@ class BugCase:
         if config.world_size > 1 and not self.distributed:
             raise BugcasesError(f"case {self.id} trains in one process; world_size applies to the distributed cases")
 
-    def run(self, variant: str, config: RunConfig) -> Result:
-        """Train one variant and stamp the result with what produced it."""
+    def run(self, variant: str, config: RunConfig) -> Optional[Result]:
+        """Train one variant and stamp the result with what produced it (None on a torchrun rank other than 0)."""
         v = self.variant(variant)
         self.validate(config)
-        result = v.train(config).stamp(self.id, v.name, config.to_dict(), config.device)
+        result = v.train(config)
+        if result is None:  # a rank other than 0 of a torchrun job: rank 0 holds every rank's result
+            return None
+        result = result.stamp(self.id, v.name, config.to_dict(), config.device)
         result.meta["data"] = self.data_used(config)
         return result
 

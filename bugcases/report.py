@@ -14,6 +14,7 @@ from bugcases.errors import BugcasesError
 from bugcases.plot import plot_case
 from bugcases.registry import BugCase, all_cases
 from bugcases.results import write_text_atomic
+from bugcases.schedule import plan
 from bugcases.symptoms import final, fmt, measure_of, panels_of
 
 
@@ -60,7 +61,7 @@ def _claims(case: BugCase, results: dict, tier: str) -> list:
             verdicts.append((claim.name, f"not run here: needs its own runs ({_settings(overrides)}); "
                                          f"pytest -m {'real' if data == 'digits' else 'slow'} checks it"))
             continue
-        if tier == "quick" and "quick" not in claim.tiers and "slow" not in claim.tiers:
+        if tier == "quick" and not any(p.claim == claim.id for p in plan(case, "claim")):
             verdicts.append((claim.name, "not run here: a gpu-tier claim (pytest -m gpu)"))
             continue
         try:

@@ -24,9 +24,9 @@ def detection_run(case_id: str, variant: str, steps: int, epochs: int = 1, data:
     return run(case_id, variant, quick.replace(epochs=epochs, max_steps=min(steps, quick.max_steps or steps)))
 
 
-def claim_runs(case_id: str, claim_name: str, seed: int, tier: str = "quick", data: Optional[str] = None) -> dict:
+def claim_runs(case_id: str, claim_id: str, seed: int, tier: str = "quick", data: Optional[str] = None) -> dict:
     case = get_case(case_id)
-    claim = next(c for c in case.claims if c.name == claim_name)
+    claim = find_claim(case_id, claim_id)
     config = case.config(tier, seed=seed, **({"data": data} if data else {}), **dict(claim.overrides.get(tier, {})))
     if config.data not in claim.sources:  # `pytest --data digits` on a claim about the synthetic images
         why = f": {claim.digits_note}" if config.data == "digits" else " (pytest -m real runs it)"
@@ -34,8 +34,8 @@ def claim_runs(case_id: str, claim_name: str, seed: int, tier: str = "quick", da
     return {v: run(case_id, v, config) for v in claim.variants}
 
 
-def find_claim(case_id: str, claim_name: str):
-    return next(c for c in get_case(case_id).claims if c.name == claim_name)
+def find_claim(case_id: str, claim_id: str):
+    return next(c for c in get_case(case_id).claims if c.id == claim_id)
 
 
 class ReadRecorder:

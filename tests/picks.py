@@ -12,8 +12,10 @@ def _first(predicate, what: str) -> str:
     raise LookupError(f"the catalog has no {what}")
 
 
-# One process, no image dataset: the cheapest kind of case, for the CLI's and report's plumbing.
-CHEAP_CASE = _first(lambda c: not c.distributed and c.dataset is None and not c.options, "one-process case without a dataset")
+# One process, no image dataset, a check that fires on it: the cheapest kind of case, for the CLI's,
+# report's and scoreboard's plumbing.
+CHEAP_CASE = _first(lambda c: not c.distributed and c.dataset is None and not c.options and c.expects,
+                    "one-process case without a dataset, with an expected check")
 # Trained by the shared loop on MNIST-format files: the seeds' per-epoch keys, --data-root errors.
 MNIST_CASE = _first(lambda c: c.dataset == "mnist" and c.variant(c.default_variants[1]).step is not None,
                     "shared-loop MNIST case")

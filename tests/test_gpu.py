@@ -1,6 +1,7 @@
 """The gpu tier, generated from the catalog: real symptoms on CUDA at the documents' scale.
 Skipped (in conftest) without CUDA. Each case declares what runs here: its claims with "gpu" in
-their tiers (at the gpu-tier config) and its `cost_on_cuda` (step time and peak memory ratio)."""
+their tiers (at the gpu-tier config) and its `cost_on_cuda` (step time and peak memory ratio);
+`bugcases.schedule` plans them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 import torch
 
 from benchmarks.steps import step_rounds
-from bugcases.registry import all_cases, get_case
+from bugcases.registry import get_case
+from bugcases.schedule import as_params
 from tests.case_runs import claim_runs, find_claim
 
 pytestmark = pytest.mark.gpu
@@ -31,13 +33,7 @@ def _time_and_memory(case, variant, config, steps=10):
     return {"seconds_per_step": seconds, "peak_bytes": torch.cuda.max_memory_allocated()}
 
 
-def _costs():
-    for case in all_cases():
-        if case.cost_on_cuda is not None:
-            yield pytest.param(case.id, id=case.id, marks=pytest.mark.bugcase(case.id))
-
-
-@pytest.mark.parametrize("case_id", list(_costs()))
+@pytest.mark.parametrize("case_id", as_params("cost-gpu", "case"))
 def test_cost_on_cuda(case_id, record_property):
     case = get_case(case_id)
     cost = case.cost_on_cuda
@@ -55,20 +51,13 @@ def test_cost_on_cuda(case_id, record_property):
             f"{key}: expected {cost.expensive} >= {cost.at_least:g}x {cost.cheap}, found {ratio:.2f}x")
 
 
-def _gpu_claims():
-    for case in all_cases():
-        for claim in case.claims:
-            if "gpu" in claim.tiers:
-                yield pytest.param(case.id, claim.name, id=f"{case.id}-{claim.name}", marks=pytest.mark.bugcase(case.id))
-
-
-@pytest.mark.parametrize("case_id, claim_name", list(_gpu_claims()))
-def test_claim_on_cuda(case_id, claim_name, record_property):
+@pytest.mark.parametrize("case_id, claim_id", as_params("claim-gpu", "case", "claim"))
+def test_claim_on_cuda(case_id, claim_id, record_property):
     case = get_case(case_id)
     ranks = case.config("gpu").world_size
     if ranks > torch.cuda.device_count():
         pytest.skip(f"needs {ranks} GPUs (nccl, one per rank); {torch.cuda.device_count()} visible")
-    claim = find_claim(case_id, claim_name)
-    results = claim_runs(case_id, claim_name, claim.seeds[0], tier="gpu")
+    claim = find_claim(case_id, claim_id)
+    results = claim_runs(case_id, claim_id, claim.seeds[0], tier="gpu")
     record_property("final", {v: (r.validation_accuracy or r.train_loss or [None])[-1] for v, r in results.items()})
     claim.verify(results)
