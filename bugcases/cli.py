@@ -156,14 +156,29 @@ def cmd_run(args) -> int:
     options = {**file.pop("options", {}), **_settings(case, args.settings)}
     if args.weights is not None:
         options["weights"] = args.weights
+    from bugcases.distributed import launcher_rank, launcher_world_size, under_launcher
+
+    launched = under_launcher()
+    if launched and launcher_world_size() > 1:  # torchrun started this process as one rank of WORLD_SIZE
+        if not case.distributed:
+            raise BugcasesError(f"case {case.id} trains in one process; run it without torchrun "
+                                f"(the distributed cases: {', '.join(c.id for c in all_cases() if c.distributed)})")
+        if args.world_size is not None and args.world_size != launcher_world_size():
+            raise BugcasesError(f"--world-size {args.world_size} disagrees with torchrun's {launcher_world_size()} "
+                                "ranks; leave --world-size out under torchrun")
+        flags["world_size"] = launcher_world_size()
     config = case.config(tier, options=options, **{**file, **{k: v for k, v in flags.items() if v is not None}})
     if not Path(output).resolve().parent.is_dir():
         raise BugcasesError(f"cannot write {output}: its folder does not exist; create it first")
     case.validate(config)  # a device that is not there is a usage error, before any output
     if args.progress:
         os.environ["BUGCASES_PROGRESS"] = "1"
-    print(f"{case.id} {variant}: training ({config.tier} tier, {config.device}) ...", flush=True)
+    rank = f" rank {launcher_rank()}/{config.world_size}" if launched and config.world_size > 1 else ""
+    print(f"{case.id} {variant}{rank}: training ({config.tier} tier, {config.device}) ...", flush=True)
     result = case.run(variant, config)
+    if result is None:  # a torchrun rank other than 0: rank 0 writes every rank's result
+        print(f"{case.id} {variant}{rank}: done; rank 0 writes the result", flush=True)
+        return 0
     from bugcases.results import write_text_atomic
 
     write_text_atomic(output, result.to_json())

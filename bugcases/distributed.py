@@ -2,22 +2,29 @@
 
     per_rank = launch(train_rank, world_size=2, args=(config,), timeout=60)
 
-Each rank is a forked process (it inherits the imported torch, so it starts in a fraction of
-a second) that joins a process group with a rendezvous on loopback: gloo on CPU, nccl with one
-GPU per rank on CUDA. Each rank's return value comes back through a queue. A rank that has not
+In-process, the ranks are started by PyTorch's own launcher, `torch.multiprocessing.start_processes`
+(forked on CPU, so they inherit the imported torch and start in a fraction of a second; spawned
+on CUDA, one GPU per rank), and join a process group with a rendezvous on loopback: gloo on
+CPU, nccl on CUDA. Each rank's return value comes back through a queue. A rank that has not
 finished within `timeout` seconds (a hung collective) is killed with all the others, and the
 call fails with a one-line error instead of hanging the test run.
 
+Under `torchrun` (or any launcher that sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT), the
+process is already one rank: `python -m bugcases run CASE` trains that rank, the ranks meet
+through the environment (`init_method="env://"`), and rank 0 gathers every rank's result and
+writes one file, so a case runs on N GPUs or across hosts the way people run their training.
+
 Threads: a forked rank runs torch on one thread (an OpenMP thread pool does not survive fork
 reliably, and the cases' models are small); spawned CUDA ranks get the parent's thread count
-divided by W. A lock file lets one distributed run at a time use the machine, so `pytest -n 2`
-does not put 2 x W busy processes on two cores.
+divided by W. A lock file lets one in-process distributed run at a time use the machine, so
+`pytest -n 2` does not put 2 x W busy processes on two cores.
 """
 
 from __future__ import annotations
 
 import fcntl
 import multiprocessing
+import os
 import queue
 import socket
 import tempfile
@@ -31,6 +38,7 @@ from typing import Callable
 
 import torch
 import torch.distributed as dist
+import torch.multiprocessing as torch_mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
@@ -62,7 +70,7 @@ def _one_at_a_time():
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _rank_main(fn, rank, world_size, port, backend, threads, timeout, args, results):
+def _rank_main(rank, fn, world_size, port, backend, threads, timeout, args, results):
     try:
         torch.set_num_threads(threads)
         if backend == "nccl":
@@ -78,22 +86,21 @@ def _rank_main(fn, rank, world_size, port, backend, threads, timeout, args, resu
 
 
 def launch(fn: Callable, world_size: int, args: tuple = (), *, device: str = "cpu", timeout: float = 60.0) -> list:
-    """fn(rank, world_size, *args) in `world_size` processes; returns the per-rank results in rank order."""
+    """fn(rank, world_size, *args) in `world_size` processes started by PyTorch's launcher; returns
+    the per-rank results in rank order."""
     backend = backend_for(device)
     if backend == "nccl" and torch.cuda.device_count() < world_size:
         raise BugcasesError(f"{world_size} ranks on CUDA need {world_size} GPUs, this machine has "
                             f"{torch.cuda.device_count()}; run the quick tier (gloo on CPU) instead")
-    context = multiprocessing.get_context("fork" if backend == "gloo" else "spawn")
+    method = "fork" if backend == "gloo" else "spawn"
     threads = 1 if backend == "gloo" else max(1, torch.get_num_threads() // world_size)
-    results = context.Queue()
+    results = multiprocessing.get_context(method).Queue()
     with _one_at_a_time():
         port = _free_port()
-        procs = [context.Process(target=_rank_main, daemon=True,
-                                 args=(fn, rank, world_size, port, backend, threads, timeout, args, results))
-                 for rank in range(world_size)]
-        for p in procs:
-            p.start()
-        collected = _collect(results, procs, world_size, timeout)
+        started = torch_mp.start_processes(
+            _rank_main, args=(fn, world_size, port, backend, threads, timeout, args, results),
+            nprocs=world_size, join=False, daemon=True, start_method=method)
+        collected = _collect(results, started.processes, world_size, timeout)
     return [collected[rank] for rank in range(world_size)]
 
 
@@ -140,11 +147,47 @@ def merge_ranks(per_rank: list):
     return merged
 
 
+def under_launcher() -> bool:
+    """True in a process that torchrun (or another launcher setting RANK and WORLD_SIZE) started as one rank."""
+    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
+
+
+def launcher_rank() -> int:
+    return int(os.environ.get("RANK", "0")) if under_launcher() else 0
+
+
+def launcher_world_size() -> int:
+    return int(os.environ["WORLD_SIZE"])
+
+
+def _as_launched_rank(train_rank: Callable, config, difference):
+    """This process is one rank of a torchrun job: train it, and give rank 0 every rank's result
+    merged (the other ranks get None: rank 0 writes the file)."""
+    rank, world_size = launcher_rank(), launcher_world_size()
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    backend = backend_for(config.device)
+    if backend == "nccl":
+        torch.cuda.set_device(local)
+    else:
+        torch.set_num_threads(1)  # as in-process: W single-threaded ranks, results alike
+    dist.init_process_group(backend, init_method="env://", timeout=timedelta(seconds=300))
+    try:
+        result = train_rank(rank, world_size, config, difference)
+        gathered = [None] * world_size if rank == 0 else None
+        dist.gather_object(result, gathered, dst=0)
+    finally:
+        dist.destroy_process_group()
+    return merge_ranks(gathered) if rank == 0 else None
+
+
 def distributed_variant(name: str, train_rank: Callable, difference, summary: str) -> Variant:
     """A variant trained by `train_rank(rank, world_size, config, difference)` in config.world_size
-    processes; `difference` is the case's buggy or fixed function."""
+    processes (in-process), or as the ranks torchrun started; `difference` is the case's buggy or
+    fixed function."""
 
     def train(config):
+        if under_launcher():
+            return _as_launched_rank(train_rank, config, difference)
         return merge_ranks(launch(train_rank, config.world_size, (config, difference), device=config.device))
 
     return Variant(name, train, summary)
