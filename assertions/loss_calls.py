@@ -6,6 +6,11 @@ pushes a `TorchFunctionMode` from the model's forward until the next optimizer s
 call of the functions below (a loss module calls them too) and hands its arguments to the
 listeners; then it stays off, and the rest of training pays nothing. The call itself runs
 unchanged, so losses are bit-identical with and without it.
+
+Not on a compiled model (`torch.compile(model)` or `model.compile()`): Dynamo guards on the
+function-mode stack, so a mode pushed for the first steps and popped after them would make every
+compiled frame recompile, and a loss computed inside the compiled forward would be traced into
+the checks. There a loss module given as `criterion=` is still read through its hooks.
 """
 
 from __future__ import annotations
@@ -69,9 +74,14 @@ class LossCalls:
                 fn(name, args, kwargs)
 
     def _push(self, *_) -> None:
-        if self.mode is None and self.w.step < STEPS_OBSERVED:
+        if self.mode is None and self.w.step < STEPS_OBSERVED and torch.is_grad_enabled() and not self._compiled():
             self.mode = _Mode(self)
             self.mode.__enter__()
+
+    def _compiled(self) -> bool:
+        model = self.w.model
+        return isinstance(model, torch._dynamo.eval_frame.OptimizedModule) or any(
+            getattr(m, "_compiled_call_impl", None) is not None for m in model.modules())
 
     def _pop(self) -> None:
         """Leave the mode, if it is still the innermost one (else leave the stack as the loop built it

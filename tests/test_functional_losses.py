@@ -121,3 +121,18 @@ def test_an_unknown_loss_function_name_is_refused():
     with watch(model, torch.optim.SGD(model.parameters(), lr=0.1)) as w:
         with pytest.raises(ValueError, match="not observed; known"):
             w.on_loss_call(("focal_loss",), lambda *a: None)
+
+
+def test_a_compiled_model_is_left_to_dynamo():
+    """No mode is pushed around a compiled model: Dynamo guards on the mode stack, and popping the
+    mode after the first steps would recompile every frame."""
+    model = torch.compile(nn.Linear(FEATURES, CLASSES), backend="eager")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    pushed = []
+    with watch(model, optimizer) as w:
+        w.on_loss_call(("cross_entropy",), lambda name, args, kwargs: pushed.append(w.step))
+        for x, y in _data(steps=2):
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    assert not pushed and not _get_current_function_mode_stack()
