@@ -71,12 +71,16 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _isolated_rng():
-    """No test sees another's RNG state, thread count or default dtype."""
+    """No test sees another's RNG state, thread count or default dtype, or a torch function mode it left."""
     state = (random.getstate(), np.random.get_state(), torch.get_rng_state(), torch.get_num_threads(),
              torch.get_default_dtype())
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
     torch.manual_seed(0)
     yield
+    from torch.overrides import _get_current_function_mode_stack
+
+    leaked = _get_current_function_mode_stack()
+    assert not leaked, f"the test left torch function modes pushed: {leaked}"  # the watch pops its own
     random.setstate(state[0])
     np.random.set_state(state[1])
     torch.set_rng_state(state[2])

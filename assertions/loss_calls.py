@@ -15,13 +15,15 @@ the checks. There a loss module given as `criterion=` is still read through its 
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode, _get_current_function_mode_stack
+from torch.overrides import TorchFunctionMode, _get_current_function_mode_stack, _pop_mode, _push_mode
 
 STEPS_OBSERVED = 4
+_CALLER = 4  # this method, handle_torch_function, the F.* function, the user's line
 
 # The functions a listener can ask for, by the name it uses.
 FUNCTIONS = {
@@ -45,9 +47,16 @@ class _Mode(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         name = FUNCTIONS.get(func)
-        if name is not None and torch.is_grad_enabled():
+        if name is None:
+            return func(*args, **kwargs)
+        if torch.is_grad_enabled():
             self.calls.seen(name, args, kwargs)
-        return func(*args, **kwargs)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = func(*args, **kwargs)
+        for w in caught:  # said again from the user's line that called the loss, not from here
+            warnings.warn(w.message, w.category, stacklevel=_CALLER)
+        return out
 
 
 class LossCalls:
@@ -84,16 +93,20 @@ class LossCalls:
             getattr(m, "_compiled_call_impl", None) is not None for m in model.modules())
 
     def _pop(self) -> None:
-        """Leave the mode, if it is still the innermost one (else leave the stack as the loop built it
-        and stop observing: a mode of the user's own was pushed after ours)."""
+        """Leave the mode. Another watch (a GAN's second model) may have pushed its own since: the
+        modes above ours are set aside and put back in their order, so each stack stays as its owner
+        left it."""
         mode, self.mode = self.mode, None
-        if mode is None:
+        if mode is None or not any(m is mode for m in _get_current_function_mode_stack()):
             return
-        stack = _get_current_function_mode_stack()
-        if stack and stack[-1] is mode:
-            mode.__exit__(None, None, None)
-        else:
-            self.listeners.clear()
+        above = []
+        while True:
+            top = _pop_mode()
+            if top is mode:
+                break
+            above.append(top)
+        for other in reversed(above):
+            _push_mode(other)
 
     def stop(self) -> None:
         self._pop()

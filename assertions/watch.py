@@ -273,13 +273,13 @@ class Watch:
         self.stop()
 
     def _before_step(self, optimizer, args, kwargs) -> None:
-        if _closure(args, kwargs) is not None:
+        if _closure(optimizer, args, kwargs) is not None:
             return  # step(closure): the gradients do not exist yet (LBFGS, Lightning); read after it
         for fn in self._step_pre:
             fn(self.step)
 
     def _after_step(self, optimizer, args, kwargs) -> None:
-        if _closure(args, kwargs) is not None:  # the closure's backward ran inside step(): read it now
+        if _closure(optimizer, args, kwargs) is not None:  # the closure's backward ran inside step(): read it now
             for fn in self._step_pre:
                 fn(self.step)
         for fn in self._step_post:
@@ -316,9 +316,13 @@ class Watch:
             raise AssertionError(f"training loop has {len(failing)} {'finding' if strict else 'error'}(s):\n{lines}{note}")
 
 
-def _closure(args, kwargs):
-    """The closure an optimizer step was given, if any (optimizer.step(closure))."""
-    return kwargs.get("closure", args[0] if args else None) if kwargs is not None else None
+def _closure(optimizer, args, kwargs):
+    """The closure an optimizer step was given, if any (optimizer.step(closure)). A step hook's
+    `args` are step()'s own, the optimizer first: it is no closure."""
+    if kwargs and kwargs.get("closure") is not None:
+        return kwargs["closure"]
+    rest = args[1:] if args and args[0] is optimizer else args
+    return rest[0] if rest else None
 
 
 def _bind(fn: Callable, param: torch.Tensor) -> Callable:

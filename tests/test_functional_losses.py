@@ -136,3 +136,37 @@ def test_a_compiled_model_is_left_to_dynamo():
             F.cross_entropy(model(x), y).backward()
             optimizer.step()
     assert not pushed and not _get_current_function_mode_stack()
+
+
+def test_a_warning_the_loss_raises_points_at_the_users_line():
+    """PyTorch's own broadcast warning is said from the line that called F.mse_loss, not from the watch."""
+    import warnings
+
+    model = nn.Linear(FEATURES, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    with watch(model, optimizer), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        optimizer.zero_grad()
+        F.mse_loss(model(torch.randn(4, FEATURES)), torch.randn(4)).backward()
+        optimizer.step()
+    where = {w.filename for w in caught if "target size" in str(w.message)}
+    assert where == {__file__}, where
+
+
+def test_two_watches_pushing_modes_in_turn_leave_no_mode_behind():
+    """A GAN watched on both models: each watch's mode is pushed at its model's forward and popped at
+    its optimizer's step, out of stack order; none is left behind, and both read their losses."""
+    torch.manual_seed(0)
+    g, d = nn.Linear(FEATURES, FEATURES), nn.Linear(FEATURES, 1)
+    g_opt, d_opt = torch.optim.SGD(g.parameters(), lr=0.01), torch.optim.SGD(d.parameters(), lr=0.01)
+    with watch(g, g_opt) as wg, watch(d, d_opt) as wd:
+        for _ in range(STEPS_OBSERVED + 1):
+            fake = g(torch.randn(8, FEATURES))
+            d_opt.zero_grad()
+            F.binary_cross_entropy_with_logits(d(fake.detach())[:, 0], torch.zeros(8)).backward()
+            d_opt.step()
+            g_opt.zero_grad()
+            F.binary_cross_entropy_with_logits(torch.sigmoid(d(fake)[:, 0]), torch.ones(8)).backward()
+            g_opt.step()
+    assert not _get_current_function_mode_stack()
+    assert wg.fired("sigmoid-before-bce-with-logits") is not None  # the generator's loss, read by its watch

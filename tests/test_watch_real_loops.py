@@ -102,7 +102,7 @@ def test_watch_without_an_optimizer_catches_a_kept_graph():
     model = make_mlp()
     with watch(model) as w:
         _manual_loop(model, batches(5), keep_graph=True)
-    assert w.fired("graph-kept-alive").step == 2
+    assert w.fired("graph-kept-alive").step == 3
 
 
 def _accumulating(model, optimizer, data, k, *, clear_inside):

@@ -72,6 +72,8 @@ class MissingZeroGrad(Check):
             state = self.states.get(id(param))
             if state is None or param.grad is None or state.consumed_by is None:
                 continue
+            if not state.unchanged(param.grad) and not bool(param.grad.any()):
+                continue  # zeroed since it was used and no backward since (a frozen parameter): cleared
             fresh = state.backward_passes - state.consumed_passes
             self.w.report(self.id, step, (
                 f"grad of {self.w.name_of(param)} is the sum of {state.backward_passes} backward passes: "

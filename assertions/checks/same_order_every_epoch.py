@@ -7,7 +7,8 @@
 only; real images such as MNIST's share their first and last rows of background, so sums are
 what tells two batches apart) and compares every later
 training batch with them: the first batch seen again, immediately followed by the second, is an
-epoch replayed in order. Under torch.distributed with more than one rank this is an error (the
+epoch replayed in order. An epoch of one batch (full-batch training, a graph network's whole
+graph) has no order to replay and is left alone, as are inputs that are not dense tensors. Under torch.distributed with more than one rank this is an error (the
 sampler's set_epoch is missing); in one process it is a warning, since some loops keep a fixed
 order on purpose (a language model's contiguous batches, a time series).
 """
@@ -45,7 +46,7 @@ class SameOrderEveryEpoch(Check):
         if not model.training or not torch.is_grad_enabled() or w.fired(self.id) or w.step > _WATCHED_STEPS:
             return
         x = args[0] if args else None
-        if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[0] < 2:
+        if not isinstance(x, torch.Tensor) or x.layout != torch.strided or x.dim() < 1 or x.shape[0] < 2:
             return
         if self.first and self.first[-1][1] == w.step:
             return  # a second forward in the same step (several losses): one fingerprint per step
@@ -62,4 +63,6 @@ class SameOrderEveryEpoch(Check):
                    if distributed else "pass shuffle=True, or call set_epoch on the sampler, unless the fixed "
                    "order is intended)")), severity="error" if distributed else "warning")
             return
+        if self.first[0][0] == self.first[1][0]:
+            return  # the same batch twice in a row: epochs of one batch, whose "order" is always the same
         self.matched_at = w.step if seen == self.first[0][0] else None

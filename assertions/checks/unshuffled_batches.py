@@ -5,7 +5,10 @@ Each batch then holds one or two classes and the model chases the current class
 first batches, read in order until there are at least 48 of them (12 batches of 4, 48 batches
 of 1), never decrease (or never increase). 48 shuffled labels over four or more classes are
 sorted with negligible probability, so correct loops stay silent at any batch size; a set where
-one class is over 95% of the data is the one case that can trip it. Any loss module that takes
+one class is over 95% of the data is the one case that can trip it. While every label read is
+the same class the verdict waits for a second class (up to 4,096 labels): a target that is one
+value by construction (InfoNCE's positive in column 0) is no order at all, and a sorted set
+shows itself when its second class begins. Any loss module that takes
 (N, C) scores and (N,) class indices is read, `torch.nn`'s or not.
 """
 
@@ -23,6 +26,7 @@ CHECK = "unshuffled-batches"
 _MIN_BATCHES = 4
 _MIN_LABELS = 48
 _MIN_CLASSES = 4
+_MAX_LABELS = 4096  # one class throughout, this long: a constant target, not a sorted set
 
 
 def _entropy(labels: list) -> float:
@@ -33,7 +37,7 @@ def _entropy(labels: list) -> float:
 class UnshuffledBatches(Check):
     id = CHECK
     needs = ("criterion",)
-    earliest = "the batch that brings the count to 48 labels (step 3 at batch 16, 11 at batch 4)"
+    earliest = "the batch that brings the count to 48 labels and a second class"
 
     def attach(self, w):
         self.w = w
@@ -54,6 +58,9 @@ class UnshuffledBatches(Check):
         self.batches.append(target.tolist())
         labels = [y for batch in self.batches for y in batch]
         if len(labels) >= _MIN_LABELS and len(self.batches) >= _MIN_BATCHES:
+            if len(set(labels)) == 1:
+                self.done = len(labels) >= _MAX_LABELS  # wait for a second class, or give up
+                return
             self.done = True
             self._judge(labels, scores.shape[1])
 

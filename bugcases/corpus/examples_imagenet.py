@@ -32,7 +32,7 @@ SOURCE = {"repo": "pytorch/examples", "path": "imagenet/main.py",
 BUGS = {
     "missing-zero-grad": ("missing-zero-grad", 1),  # optimizer.zero_grad() left out of train()
     "eval-never-called": ("train-mode-in-eval", 3),  # model.eval() left out of validate(): batch norm
-    "loss-accumulated-as-tensor": ("graph-kept-alive", 2),  # losses.update(loss, n) without .item()
+    "loss-accumulated-as-tensor": ("graph-kept-alive", 3),  # losses.update(loss, n) without .item()
 }
 
 

@@ -27,7 +27,7 @@ SOURCE = {"repo": "pytorch/examples", "path": "vae/main.py",
 
 BUGS = {
     "missing-zero-grad": ("missing-zero-grad", 1),  # optimizer.zero_grad() left out of train()
-    "loss-accumulated-as-tensor": ("graph-kept-alive", 2),  # train_loss += loss (no .item())
+    "loss-accumulated-as-tensor": ("graph-kept-alive", 3),  # train_loss += loss (no .item())
 }
 
 

@@ -30,7 +30,7 @@ SOURCE = {"repo": "pytorch/examples", "path": "word_language_model/main.py",
 # 4 steps an epoch; evaluate() runs once 4 steps are done.
 BUGS = {
     "missing-zero-grad": ("missing-zero-grad", 1),  # model.zero_grad() left out of train()
-    "loss-accumulated-as-tensor": ("graph-kept-alive", 2),  # total_loss += loss (no .item())
+    "loss-accumulated-as-tensor": ("graph-kept-alive", 3),  # total_loss += loss (no .item())
     "eval-never-called": ("train-mode-in-eval", 4),  # model.eval() left out of evaluate(): dropout on
 }
 

@@ -41,7 +41,7 @@ SOURCE = {"repo": "karpathy/minGPT", "path": "mingpt/trainer.py",
 BUGS = {
     "missing-zero-grad": ("missing-zero-grad", 1),  # model.zero_grad(set_to_none=True) left out
     # an on_batch_end callback that keeps `trainer.loss` (a tensor with its graph) in a list
-    "callback-keeps-loss-tensor": ("graph-kept-alive", 2),
+    "callback-keeps-loss-tensor": ("graph-kept-alive", 3),
 }
 
 
