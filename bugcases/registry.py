@@ -194,7 +194,7 @@ class BugCase:
             problems.append("documented= must give the symptom as the source reports it")
         if set(self.tiers) != set(TIERS):
             problems.append(f"tiers must be exactly {TIERS}")
-        if self.added and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.added):  # TODO(integration): required
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.added):
             problems.append(f"added= must be the day the case entered the catalog, YYYY-MM-DD; got {self.added!r}")
         if self.domain not in DOMAINS:
             problems.append(f"domain= must be one of {', '.join(DOMAINS)}; got {self.domain!r}")

@@ -17,7 +17,23 @@ pytestmark = pytest.mark.quick
 
 # (loop, bug) pairs the watch reports at a step other than the declared one, or misses: each
 # stays declared at what is right and fails strictly until the watch does it.
-KNOWN_MISSES: dict = {}  # (loop, bug) -> what the watch would need; none at present
+KNOWN_MISSES: dict = {  # (loop, bug) -> what the watch would need
+    **{(loop, "loss-accumulated-as-tensor"): "at 3 steps an epoch a running total reset each epoch keeps at most "
+       "one earlier graph alive; graph-kept-alive waits for two (one is what a WGAN's n_critic loop keeps by design)"
+       for loop in ("examples_imagenet", "examples_vae", "examples_word_language_model")},
+    ("diffusionmodels_ddpm", "epoch-loss-as-tensor"): "2 steps an epoch: no graph is ever two steps old",
+    ("unet_train", "clip-after-step"): "the gradient norms (0.74-0.78) are below max_norm 1.0: the late clip "
+                                       "scales by 1 and changes nothing this run",
+    ("yunjey_language_model", "clip-after-step"): "the gradient norms (0.27-0.31) are below max_norm 0.5: the late "
+                                                  "clip changes nothing this run",
+    ("bentrevett_seq2seq_lstm", "pad-not-ignored"): "padding-in-loss matches the targets against the model's first "
+                                                    "integer input; an encoder-decoder's targets come from another tensor",
+    ("kdpytorch_train_kd", "teacher-in-train-mode"): "the teacher is not the watched model: the watch sees one model",
+    ("pytorchforaudio_urbansound", "nll-loss-on-softmax"): "reported by softmax-before-cross-entropy (probabilities "
+                                                           "into NLLLoss), a closer statement of the same bug",
+    ("traincheck_mnist_rnn", "lstm-without-batch-first"): "rnn-batch-first-mismatch needs criterion= (a loss module); "
+                                                          "the script calls F.nll_loss",
+}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -63,8 +79,9 @@ def listing(findings):
     return "\n".join(f"  {f}" for f in findings) or "  (none)"
 
 
-def test_the_corpus_has_at_least_12_loops():
-    assert len(LOOPS) >= 12, sorted(LOOPS)
+def test_the_corpus_has_at_least_50_loops_from_25_repositories():
+    assert len(LOOPS) >= 50, sorted(LOOPS)
+    assert len({m.SOURCE["repo"] for m in LOOPS.values()}) >= 25
 
 
 @pytest.mark.parametrize("name", sorted(LOOPS))
