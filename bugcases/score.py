@@ -6,7 +6,9 @@ bug), recall (buggy variants on which it reported anything, warnings included), 
 correct loops; warnings in their own column; a corpus loop whose upstream code has a declared
 bug counts in "upstream bugs found" instead), latency (the step it first reported minus the earliest step the
 bug can be observed, the `at_step` the case declares) and overhead (median time of the corpus
-loops with the detector over without, measured interleaved in one run).
+loops with the detector over without, measured interleaved in one run). A detector with an
+error-level finding on more than half of the correct runs it ran on (fixed variants plus correct
+corpus loops) is marked "flags everything": its fired count says little about the bugs.
 """
 
 from __future__ import annotations
@@ -99,7 +101,15 @@ def _totals(rows: list, corpus: list) -> dict:
         "latency_zero": sum(lat == 0 for lat in latencies) if latencies else None,
         "latency_max": max(latencies, default=None),
         "not_run": sum(r["error"] is not None for r in rows) + len(corpus) - len(ran),
+        **_flags_everything(sum(r["errors"] > 0 for r in fixed) + sum(c["errors"] > 0 for c in correct),
+                            len(fixed) + len(correct)),
     }
+
+
+def _flags_everything(alarms: int, correct_runs: int) -> dict:
+    """Error-level findings on more than half of the correct runs (fixed variants and correct corpus loops)."""
+    return {"false_alarms_correct": alarms, "correct_runs": correct_runs,
+            "flags_everything": correct_runs > 0 and 2 * alarms > correct_runs}
 
 
 class _NotObserved(Exception):
@@ -158,14 +168,15 @@ def run_score(names: list, out: str, cases=None, overhead_repeats: int = 3) -> P
 def markdown(scores: list, meta: dict) -> str:
     lines = [f"Scoreboard, {meta['date']}, {meta['machine']}, torch {meta['torch']}, {meta.get('cases', '?')} cases.",
              "fired: buggy variants with an error-level finding. named: that error is a check the case says names "
-             "its bug. recall: buggy variants with any finding, warnings included.", "",
-             "| detector | fired | named | recall | false alarms (fixed) | false alarms (corpus) | warnings (fixed / corpus) | "
-             "upstream bugs found | latency 0 / detected | max latency | overhead | not run |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "its bug. recall: buggy variants with any finding, warnings included. flags everything: an error on more "
+             "than half of the correct runs (fixed variants and correct corpus loops).", "",
+             "| detector | fired | named | recall | false alarms (fixed) | false alarms (corpus) | flags everything | "
+             "warnings (fixed / corpus) | upstream bugs found | latency 0 / detected | max latency | overhead | not run |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for s in scores:
         recall = "-" if s["recall"] is None else f"{s['recall']:.2f} ({s['detected']}/{s['buggy_variants']})"
         lines.append(f"| {s['detector']} | {_fired(s)} | {_named(s)} | {recall} | {s['false_alarms_fixed']}/{s['fixed_variants']} | "
-                     f"{s['false_alarms_corpus']}/{s['corpus_loops']} | {s['warnings_fixed']} / {s['warnings_corpus']} | "
+                     f"{s['false_alarms_corpus']}/{s['corpus_loops']} | {_flags(s)} | {s['warnings_fixed']} / {s['warnings_corpus']} | "
                      f"{s['upstream_bugs_found']}/{s['upstream_bugs']} | "
                      f"{_latency(s)} | {s['latency_max'] if s['latency_max'] is not None else '-'} | "
                      f"{'-' if s['overhead'] is None else str(s['overhead']) + 'x'} | {s['not_run']} |")
@@ -184,6 +195,14 @@ def markdown(scores: list, meta: dict) -> str:
 def _fired(s: dict) -> str:
     """Buggy variants with an error-level finding, of those the detector ran on."""
     return "-" if not s["buggy_variants"] else f"{s['fired']}/{s['buggy_variants']}"
+
+
+def _flags(s: dict) -> str:
+    """**flags everything** (false alarms / correct runs) past half, else no (...); "-" with no correct run."""
+    if not s.get("correct_runs"):
+        return "-"
+    counts = f"({s['false_alarms_correct']}/{s['correct_runs']} correct runs)"
+    return f"**flags everything** {counts}" if s["flags_everything"] else f"no {counts}"
 
 
 def _named(s: dict) -> str:

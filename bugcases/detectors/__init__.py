@@ -15,6 +15,12 @@ Detectors that attach to a loop the way `assertions.watch` does subclass `Attach
 implements both from one `make(model, optimizer=None, **options)` returning an object with
 `start()`, `stop()` and `findings` (each with `check`, `step`, `severity`). The registry finds
 the modules by scanning, like the cases and the checks.
+
+A detector from outside this repository: an installed package registers it under the entry-point
+group `bugcases.detectors` (`[project.entry-points."bugcases.detectors"]` in its pyproject.toml,
+`tool = "its_package.module:DETECTOR"`), naming an object with the protocol above (a class is
+instantiated). `list --detectors` and `score` include it; one that does not load, lacks the
+protocol or takes a name already in use is a one-line error naming its package.
 """
 
 from __future__ import annotations
@@ -97,6 +103,10 @@ class Attaching:
         return Observation([as_finding(f) for w in made for f in w.findings], seconds=time.perf_counter() - start)
 
 
+ENTRY_POINT_GROUP = "bugcases.detectors"
+PROTOCOL = ("name", "doc", "on_case", "on_loop")
+
+
 @lru_cache(maxsize=None)
 def all_detectors() -> dict:
     found = {}
@@ -106,6 +116,41 @@ def all_detectors() -> dict:
         detector = getattr(importlib.import_module(f"{__name__}.{info.name}"), "DETECTOR", None)
         if detector is None or not getattr(detector, "name", ""):
             raise TypeError(f"bugcases.detectors.{info.name} must define DETECTOR with a name")
+        found[detector.name] = detector
+    return {**found, **installed_detectors(set(found))}
+
+
+def _entry_points() -> list:
+    from importlib import metadata
+
+    try:
+        found = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    except TypeError:  # Python 3.9: a dict of groups
+        found = metadata.entry_points().get(ENTRY_POINT_GROUP, [])
+    return sorted(found, key=lambda ep: ep.name)
+
+
+def installed_detectors(taken=frozenset()) -> dict:
+    """The detectors installed packages register under the `bugcases.detectors` entry-point group."""
+    found = {}
+    for ep in _entry_points():
+        dist = getattr(ep, "dist", None)
+        where = (f"package {dist.metadata['Name']} {dist.version}" if dist is not None
+                 else f"module {ep.value.split(':')[0]}")
+        what = f"detector entry point {ep.name!r} ({ep.value}) of {where}"
+        try:
+            detector = ep.load()
+            if isinstance(detector, type):
+                detector = detector()
+        except Exception as exc:  # noqa: BLE001 - anything a third-party import raises
+            why = str(exc).splitlines()[0] if str(exc) else ""
+            raise BugcasesError(f"the {what} does not load: {type(exc).__name__}{': ' + why if why else ''}") from None
+        missing = [a for a in PROTOCOL if not hasattr(detector, a)]
+        if missing or not isinstance(detector.name, str) or not detector.name:
+            raise BugcasesError(f"the {what} is not a detector: it lacks {', '.join(missing) or 'a name'} "
+                                f"(the protocol: {', '.join(PROTOCOL)}; see bugcases.detectors)")
+        if detector.name in taken or detector.name in found:
+            raise BugcasesError(f"the {what} is named {detector.name!r}, a name another detector already has")
         found[detector.name] = detector
     return found
 
