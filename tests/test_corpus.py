@@ -13,7 +13,10 @@ import torch
 from assertions import watch
 from bugcases.corpus import LOOPS
 
-pytestmark = pytest.mark.quick
+# The one-minute tier keeps what a false alarm would break (each correct loop watched once, its
+# sources); the loops run again unwatched (bit-identical losses) and with each injected bug in the
+# slow tier, which CI runs too.
+quick, slow = pytest.mark.quick, pytest.mark.slow
 
 # (loop, bug) pairs the watch reports at a step other than the declared one, or misses: each
 # stays declared at what is right and fails strictly until the watch does it.
@@ -79,11 +82,13 @@ def listing(findings):
     return "\n".join(f"  {f}" for f in findings) or "  (none)"
 
 
+@quick
 def test_the_corpus_has_at_least_50_loops_from_25_repositories():
     assert len(LOOPS) >= 50, sorted(LOOPS)
     assert len({m.SOURCE["repo"] for m in LOOPS.values()}) >= 25
 
 
+@quick
 @pytest.mark.parametrize("name", sorted(LOOPS))
 def test_correct_loop_has_no_error(name, record_property):
     losses, findings, made = watched_run(name)
@@ -100,6 +105,7 @@ def test_correct_loop_has_no_error(name, record_property):
     assert not crashed, f"{name}: a check hit an internal error on a real loop:\n{listing(crashed)}"
 
 
+@quick
 @pytest.mark.parametrize("name", sorted(n for n in LOOPS if getattr(LOOPS[n], "UPSTREAM_FINDINGS", None)))
 def test_upstream_findings_are_reported(name):
     """A finding declared as true about the upstream code must keep firing (else drop the declaration)."""
@@ -109,6 +115,7 @@ def test_upstream_findings_are_reported(name):
         assert check in fired, f"{name}: declared upstream finding {check} ({why}) did not fire:\n{listing(findings)}"
 
 
+@slow
 @pytest.mark.parametrize("name", sorted(LOOPS))
 def test_watch_changes_no_loss(name):
     watched_losses, _, _ = watched_run(name)
@@ -128,6 +135,7 @@ def _bug_params():
     return params
 
 
+@slow
 @pytest.mark.parametrize("name, bug", _bug_params())
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before `optimizer.step\\(\\)`")
 def test_injected_bug_is_caught(name, bug):
@@ -139,6 +147,7 @@ def test_injected_bug_is_caught(name, bug):
         f"{name} with {bug}: {check} fired at step {min(f.step for f in found)}, declared {step}:\n{listing(found)}")
 
 
+@quick
 @pytest.mark.parametrize("name", sorted(LOOPS))
 def test_loop_cites_its_source(name):
     module = LOOPS[name]
