@@ -14,12 +14,16 @@ corpus loops) is marked "flags everything": its fired count says little about th
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shutil
 import statistics
 import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
+
+from tqdm.auto import tqdm
 
 from bugcases.detectors import Observation, get_detector
 from bugcases.errors import BugcasesError
@@ -39,31 +43,83 @@ def _observable_at(case, variant) -> Optional[int]:
     return min(steps) if steps else None
 
 
-def score_detector(detector, cases=None, loops=None, overhead_repeats: int = 3) -> dict:
+def score_detector(detector, cases=None, loops=None, overhead_repeats: int = 3, journal: Optional[Path] = None) -> dict:
+    """One detector on every case's variants and every corpus loop. With `journal` (a JSON-lines
+    file), each observation is appended as it is made and a run interrupted half way resumes where
+    it stopped: TrainCheck takes hours here."""
     from bugcases.corpus import LOOPS
 
     cases = list(cases if cases is not None else all_cases())
     loops = dict(loops if loops is not None else LOOPS)
-    rows = []
-    for case in cases:
-        for variant in case.variant_names:
-            obs = detector.on_case(case, variant, _detection_config(case))
-            observable_at = _observable_at(case, variant) if getattr(detector, "reports_steps", True) else None
-            row = _row(case.id, variant, "buggy" if variant in case.buggy else "fixed", obs, observable_at)
-            row["fired"] = row["kind"] == "buggy" and obs.error is None and bool(obs.errors)
-            row["named"] = row["fired"] and any(f["check"] in case.naming_checks for f in obs.errors)
-            row["named_any"] = row["kind"] == "buggy" and obs.error is None and any(
-                f["check"] in case.naming_checks for f in obs.findings)
-            row["has_check"] = bool(case.naming_checks)
-            rows.append(row)
-    corpus = []
-    for name, loop in loops.items():
-        obs = detector.on_loop(loop)
-        if obs is not None:  # a loop whose upstream code has a known bug is no place for a false alarm
-            kind = "upstream-bug" if getattr(loop, "UPSTREAM_FINDINGS", None) else "correct"
-            corpus.append({"loop": name, "kind": kind, **_summary(obs)})
+    units = [("case", case, variant) for case in cases for variant in case.variant_names]
+    units += [("loop", name, loop) for name, loop in loops.items()]
+    done = _read_journal(journal, detector.name, units)
+    rows, corpus = [], []
+    progress = tqdm(units, desc=f"score {detector.name}", unit="run", disable=None, leave=False)
+    for kind, first, second in progress:
+        key = _key(kind, first, second)
+        progress.set_postfix_str(key, refresh=False)
+        if key in done:
+            entry = done[key]
+        elif kind == "case":
+            entry = _case_row(detector, first, second)
+        else:
+            obs = detector.on_loop(second)
+            # a loop whose upstream code has a known bug is no place for a false alarm
+            kind_of = "upstream-bug" if getattr(second, "UPSTREAM_FINDINGS", None) else "correct"
+            entry = None if obs is None else {"loop": first, "kind": kind_of, **_summary(obs)}
+        if key not in done:
+            _append_journal(journal, key, entry)
+        if entry is not None:
+            (rows if kind == "case" else corpus).append(entry)
     return {"detector": detector.name, "doc": detector.doc, "ours": bool(getattr(detector, "ours", False)), "rows": rows, "corpus": corpus,
             "overhead": _overhead(detector, loops, overhead_repeats), **_totals(rows, corpus)}
+
+
+def _case_row(detector, case, variant) -> dict:
+    obs = detector.on_case(case, variant, _detection_config(case))
+    observable_at = _observable_at(case, variant) if getattr(detector, "reports_steps", True) else None
+    row = _row(case.id, variant, "buggy" if variant in case.buggy else "fixed", obs, observable_at)
+    row["fired"] = row["kind"] == "buggy" and obs.error is None and bool(obs.errors)
+    row["named"] = row["fired"] and any(f["check"] in case.naming_checks for f in obs.errors)
+    row["named_any"] = row["kind"] == "buggy" and obs.error is None and any(
+        f["check"] in case.naming_checks for f in obs.findings)
+    row["has_check"] = bool(case.naming_checks)
+    return row
+
+
+def _key(kind: str, first, second) -> str:
+    return f"{first.id}/{second}" if kind == "case" else f"corpus/{first}"
+
+
+def _read_journal(journal: Optional[Path], name: str, units: list) -> dict:
+    """The observations an interrupted run of the same detector over the same cases and loops made;
+    a journal of another run, or a line cut short by the interruption, is not read."""
+    if journal is None:
+        return {}
+    wanted = {_key(*u) for u in units}
+    header = json.dumps({"detector": name, "units": sorted(wanted)})
+    done, lines = {}, journal.read_text().splitlines() if journal.is_file() else []
+    if not lines or lines[0] != header:
+        journal.write_text(header + "\n")
+        return {}
+    for line in lines[1:]:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            break
+        if record.get("key") in wanted:
+            done[record["key"]] = record["entry"]
+    return done
+
+
+def _append_journal(journal: Optional[Path], key: str, entry) -> None:
+    if journal is None:
+        return
+    with open(journal, "a") as handle:
+        handle.write(json.dumps({"key": key, "entry": entry}) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _summary(obs: Observation) -> dict:
@@ -153,20 +209,39 @@ def run_score(names: list, out: str, cases=None, overhead_repeats: int = 3) -> P
     except OSError as exc:
         raise BugcasesError(f"cannot write the scoreboard into {folder}: {exc.strerror}; pass a writable --out") from None
     detectors = [get_detector(n) for n in names]  # unknown names fail before any work
-    scores = [score_detector(d, cases, overhead_repeats=overhead_repeats) for d in detectors]
+    journals = folder / "journal"
+    journals.mkdir(exist_ok=True)
+    scores = []
+    for d in detectors:
+        scores.append(score_detector(d, cases, overhead_repeats=overhead_repeats, journal=journals / f"{d.name}.jsonl"))
     import torch
 
     meta = {"cases": len(cases if cases is not None else all_cases()), "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()} {platform.system()}, "
-            f"{torch.get_num_threads()} threads", "torch": torch.__version__}
+            f"{torch.get_num_threads()} threads", "torch": torch.__version__, "python": platform.python_version(),
+            "versions": {d.name: _version(d) for d in detectors}}
     write_text_atomic(folder / "score.json", json.dumps({"meta": meta, "scores": scores}, indent=2))
     text = markdown(scores, meta)
     write_text_atomic(folder / "score.md", text)
     _into_report(folder, text)
+    shutil.rmtree(journals, ignore_errors=True)  # the table is whole: a next run starts afresh
     return folder / "score.md"
 
 
+def _version(detector) -> str:
+    """The installed version of the tool a detector runs (its `install` names the distribution), or "-"."""
+    from importlib import metadata
+
+    dist = getattr(detector, "install", "").split("==")[0].replace("pip install", "").strip()
+    try:
+        return metadata.version(dist) if dist else "-"
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def markdown(scores: list, meta: dict) -> str:
-    lines = [f"Scoreboard, {meta['date']}, {meta['machine']}, torch {meta['torch']}, {meta.get('cases', '?')} cases.",
+    versions = ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items() if v != "-")
+    lines = [f"Scoreboard, {meta['date']}, {meta['machine']}, torch {meta['torch']}, {meta.get('cases', '?')} cases"
+             + (f"; {versions}" if versions else "") + ".",
              "fired: buggy variants with an error-level finding. named: that error is a check the case says names "
              "its bug. recall: buggy variants with any finding, warnings included. flags everything: an error on more "
              "than half of the correct runs (fixed variants and correct corpus loops).", "",

@@ -12,7 +12,7 @@ from bugcases.corpus import LOOPS
 from bugcases.detectors import Attaching, get_detector
 from bugcases.registry import get_case
 from bugcases.score import markdown, score_detector
-from tests.picks import CHEAP_CASE
+from tests.picks import CHEAP_CASE, MNIST_CASE
 
 
 
@@ -202,3 +202,44 @@ def test_added_since_selects_the_cases_catalogued_from_that_day(tmp_path, capsys
     assert main(["score", "--detector", "watch", "--added-since", "12/03/2026", "--out", str(tmp_path)]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
     assert newest and all(len(c.added) == 10 for c in all_cases())
+
+
+class _Counting(Always):
+    """Fires on every run, counts the runs it made, and can be told to stop half way (an interrupt)."""
+
+    name, doc = "counting", "fires on every run, counting them"
+
+    def __init__(self, stop_after=None):
+        self.runs, self.stop_after = 0, stop_after
+
+    def on_case(self, case, variant, config):
+        if self.stop_after is not None and self.runs >= self.stop_after:
+            raise KeyboardInterrupt
+        self.runs += 1
+        return super().on_case(case, variant, config)
+
+
+@pytest.mark.quick
+def test_an_interrupted_score_resumes_where_it_stopped(tmp_path, monkeypatch):
+    from bugcases import score
+
+    case = get_case(CHEAP_CASE)
+    journal = tmp_path / "counting.jsonl"
+    first = _Counting(stop_after=1)
+    with pytest.raises(KeyboardInterrupt):
+        score.score_detector(first, [case], {}, overhead_repeats=0, journal=journal)
+    again = _Counting()
+    resumed = score.score_detector(again, [case], {}, overhead_repeats=0, journal=journal)
+    assert first.runs == 1 and again.runs == len(case.variant_names) - 1  # the first run is not made again
+    whole = score.score_detector(_Counting(), [case], {}, overhead_repeats=0)
+    assert resumed["rows"] == [dict(r, seconds=resumed["rows"][i]["seconds"]) for i, r in enumerate(whole["rows"])]
+    other = _Counting()  # a journal of other cases is not read
+    score.score_detector(other, [get_case(MNIST_CASE)], {}, overhead_repeats=0, journal=journal)
+    assert other.runs == len(get_case(MNIST_CASE).variant_names)
+
+
+@pytest.mark.quick
+def test_a_finished_score_leaves_no_journal(tmp_path):
+    assert main(["score", "--detector", "anomaly", "--bugcase", CHEAP_CASE, "--out", str(tmp_path),
+                 "--overhead-repeats", "0"]) == 0
+    assert (tmp_path / "score.json").is_file() and not (tmp_path / "journal").exists()
