@@ -1,7 +1,8 @@
 """The documentation's catalog tables, written from the catalogs: `python -m bugcases docs [--check]`.
 
 Each table lives between `<!-- begin: NAME -->` and `<!-- end: NAME -->` in one page of `docs/`
-(the domain, case and claim tables in catalog.md, the check table in watch.md); the text between
+(the domain, case and claim tables in catalog.md, the check table in watch.md, the corpus of
+correct loops in scoring.md); the text between
 the markers is replaced, everything else is left as written. `--check` rewrites nothing and exits
 1 when a table is stale, so a test (and CI) notices a case or check added without its row.
 """
@@ -81,9 +82,26 @@ def checks_table() -> str:
     return "\n".join(lines)
 
 
+def corpus_table() -> str:
+    """The correct public loops the watch must stay silent on, each with its source and injected bugs."""
+    from bugcases.corpus import LOOPS
+
+    lines = ["| loop | repository, path @ commit | injected bugs (the check that should name each) |",
+             "| --- | --- | --- |"]
+    for name, module in LOOPS.items():
+        src = module.SOURCE
+        bugs = ", ".join(f"{bug} (`{check}`)" for bug, (check, _) in module.BUGS.items()) or "-"
+        lines.append(f"| `{name}` | [{src['repo']}](https://github.com/{src['repo']}) `{_cell(src['path'])}` "
+                     f"@ `{src['commit'][:10]}` | {_cell(bugs)} |")
+    repos = {m.SOURCE["repo"] for m in LOOPS.values()}
+    lines.append(f"| {len(LOOPS)} loops | {len(repos)} repositories | "
+                 f"{sum(len(m.BUGS) for m in LOOPS.values())} injected bugs |")
+    return "\n".join(lines)
+
+
 NEED_LABELS = {"criterion": "`criterion=`", "scheduler": "`scheduler=`", "accumulation": "`accumulation_steps=k`, k > 1",
                "optimizer": "an optimizer", "distributed": "`torch.distributed`, > 1 rank"}
-TABLES = {"domains": domains_table, "cases": cases_table, "claims": claims_table, "checks": checks_table}
+TABLES = {"domains": domains_table, "corpus": corpus_table, "cases": cases_table, "claims": claims_table, "checks": checks_table}
 
 
 def _cell(text: str) -> str:
