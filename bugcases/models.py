@@ -71,3 +71,37 @@ class TinyCausalLM(nn.Module):
             return None, logits
         shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
         return self.loss_fct(shift_logits.reshape(-1, self.vocab), shift_labels.reshape(-1)), logits
+
+
+# pygcn (tkipf/pygcn, pygcn/layers.py and models.py) in plain torch: the graph cases' model.
+def normalize_adj(adj):
+    """D^-1/2 A D^-1/2 (isolated nodes keep 0)."""
+    d_inv_sqrt = adj.sum(1).pow(-0.5)
+    d_inv_sqrt[torch.isinf(d_inv_sqrt)] = 0.0
+    return d_inv_sqrt[:, None] * adj * d_inv_sqrt[None, :]
+
+
+class GraphConvolution(nn.Module):
+    """pygcn's layer: adj @ (x @ W) + b."""
+
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(out_features))
+        stdv = 1.0 / out_features ** 0.5
+        nn.init.uniform_(self.weight, -stdv, stdv)
+        nn.init.uniform_(self.bias, -stdv, stdv)
+
+    def forward(self, x, adj):
+        return adj @ (x @ self.weight) + self.bias
+
+
+class GCN(nn.Module):
+    def __init__(self, nfeat, nhid, nclass, dropout=0.5):
+        super().__init__()
+        self.gc1, self.gc2, self.dropout = GraphConvolution(nfeat, nhid), GraphConvolution(nhid, nclass), dropout
+
+    def forward(self, x, adj):
+        x = F.relu(self.gc1(x, adj))
+        x = F.dropout(x, self.dropout, training=self.training)
+        return F.log_softmax(self.gc2(x, adj), dim=1)

@@ -25,21 +25,15 @@ no model can do without training on them.
 
 import torch
 import torch.nn.functional as F
-from torch import nn, optim
+from torch import optim
 
 from bugcases.config import RunConfig
 from bugcases.loop import epochs, watched_run
+from bugcases.models import GCN
 from bugcases.registry import BugCase, Claim, Variant
 from bugcases.runtime import resolve_device, seed_everything
 
 CLASSES, FEATURES, HIDDEN = 5, 32, 64
-
-
-def normalize_adj(adj):
-    """D^-1/2 A D^-1/2 (isolated nodes keep 0)."""
-    d_inv_sqrt = adj.sum(1).pow(-0.5)
-    d_inv_sqrt[torch.isinf(d_inv_sqrt)] = 0.0
-    return d_inv_sqrt[:, None] * adj * d_inv_sqrt[None, :]
 
 
 def buggy_loss(output, labels, idx_train):
@@ -48,32 +42,6 @@ def buggy_loss(output, labels, idx_train):
 
 def fixed_loss(output, labels, idx_train):
     return F.nll_loss(output[idx_train], labels[idx_train])
-
-
-class GraphConvolution(nn.Module):
-    """pygcn's layer: adj @ (x @ W) + b."""
-
-    def __init__(self, in_features, out_features):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(in_features, out_features))
-        self.bias = nn.Parameter(torch.empty(out_features))
-        stdv = 1.0 / out_features ** 0.5
-        nn.init.uniform_(self.weight, -stdv, stdv)
-        nn.init.uniform_(self.bias, -stdv, stdv)
-
-    def forward(self, x, adj):
-        return adj @ (x @ self.weight) + self.bias
-
-
-class GCN(nn.Module):
-    def __init__(self, nfeat, nhid, nclass, dropout=0.5):
-        super().__init__()
-        self.gc1, self.gc2, self.dropout = GraphConvolution(nfeat, nhid), GraphConvolution(nhid, nclass), dropout
-
-    def forward(self, x, adj):
-        x = F.relu(self.gc1(x, adj))
-        x = F.dropout(x, self.dropout, training=self.training)
-        return F.log_softmax(self.gc2(x, adj), dim=1)
 
 
 def _graph(nodes: int, seed: int, homophily: float = 0.7, degree: int = 4, label_noise: float = 0.15):

@@ -27,10 +27,11 @@ that aggregate nothing but themselves, and test accuracy.
 
 import torch
 import torch.nn.functional as F
-from torch import nn, optim
+from torch import optim
 
 from bugcases.config import RunConfig
 from bugcases.loop import epochs, watched_run
+from bugcases.models import GCN
 from bugcases.registry import BugCase, Claim, Variant
 from bugcases.runtime import resolve_device, seed_everything
 
@@ -56,32 +57,6 @@ def fixed_adjacency(edges, nodes):
     # build symmetric adjacency matrix (pygcn: adj + adj.T.multiply(adj.T > adj) - adj.multiply(adj.T > adj))
     adj = adj + adj.T * (adj.T > adj) - adj * (adj.T > adj)
     return normalize(adj + torch.eye(nodes))
-
-
-class GraphConvolution(nn.Module):
-    """pygcn's layer: adj @ (x @ W) + b."""
-
-    def __init__(self, in_features, out_features):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(in_features, out_features))
-        self.bias = nn.Parameter(torch.empty(out_features))
-        stdv = 1.0 / out_features ** 0.5
-        nn.init.uniform_(self.weight, -stdv, stdv)
-        nn.init.uniform_(self.bias, -stdv, stdv)
-
-    def forward(self, x, adj):
-        return adj @ (x @ self.weight) + self.bias
-
-
-class GCN(nn.Module):
-    def __init__(self, nfeat, nhid, nclass, dropout=0.5):
-        super().__init__()
-        self.gc1, self.gc2, self.dropout = GraphConvolution(nfeat, nhid), GraphConvolution(nhid, nclass), dropout
-
-    def forward(self, x, adj):
-        x = F.relu(self.gc1(x, adj))
-        x = F.dropout(x, self.dropout, training=self.training)
-        return F.log_softmax(self.gc2(x, adj), dim=1)
 
 
 def _citations(nodes: int, seed: int, homophily: float = 0.85):
