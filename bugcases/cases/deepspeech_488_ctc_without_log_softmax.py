@@ -28,6 +28,7 @@ import torch
 from torch import nn, optim
 from torch.utils.data import DataLoader, TensorDataset
 
+from bugcases.audio import edit_distance, mel_filterbank
 from bugcases.config import RunConfig
 from bugcases.data import SYNTHETIC_SEED
 from bugcases.loop import epochs, limited, watched_run
@@ -39,20 +40,10 @@ LETTERS, BLANK, MAX_LETTERS, SECONDS = 6, 0, 4, 0.6
 PITCHES = [400.0 * 1.35 ** i for i in range(LETTERS)]  # Hz, letter i + 1
 
 
-def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
-    """Triangular filters on the HTK mel scale, (n_fft // 2 + 1, n_mels)."""
-    mel = lambda f: 2595.0 * math.log10(1.0 + f / 700.0)
-    hz = lambda m: 700.0 * (10 ** (m / 2595.0) - 1.0)
-    points = torch.tensor([hz(m) for m in torch.linspace(mel(0.0), mel(sample_rate / 2), n_mels + 2).tolist()])
-    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1)[:, None]
-    lower, center, upper = points[:-2], points[1:-1], points[2:]
-    return torch.clamp(torch.minimum((freqs - lower) / (center - lower), (upper - freqs) / (upper - center)), min=0)
-
-
 def log_mel(waves: torch.Tensor) -> torch.Tensor:
     """(batch, samples) -> (batch, frames, n_mels)."""
     spec = torch.stft(waves, N_FFT, HOP, window=torch.hann_window(N_FFT), return_complex=True).abs() ** 2
-    return torch.log(spec.transpose(1, 2) @ mel_filterbank() + 1e-6)
+    return torch.log(spec.transpose(1, 2) @ mel_filterbank(N_MELS, N_FFT, SAMPLE_RATE) + 1e-6)
 
 
 def utterances(samples: int, seed: int):
@@ -98,15 +89,6 @@ def fixed_ctc_input(out):
 def greedy_decode(out) -> list:
     best = out.argmax(-1).tolist()
     return [[c for j, c in enumerate(row) if c != BLANK and (j == 0 or c != row[j - 1])] for row in best]
-
-
-def edit_distance(a: list, b: list) -> int:
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, y in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
-    return row[-1]
 
 
 def _train(ctc_input):

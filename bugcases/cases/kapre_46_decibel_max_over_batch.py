@@ -28,6 +28,7 @@ import torch
 from torch import nn, optim
 from torch.utils.data import DataLoader, TensorDataset
 
+from bugcases.audio import mel_filterbank
 from bugcases.config import RunConfig
 from bugcases.data import SYNTHETIC_SEED
 from bugcases.loop import epochs, limited, watched_run
@@ -51,16 +52,6 @@ def fixed_amplitude_to_decibel(x):
     return torch.clamp(log_spec, min=-DYNAMIC_RANGE)
 
 
-def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
-    """Triangular filters on the HTK mel scale, (n_fft // 2 + 1, n_mels)."""
-    mel = lambda f: 2595.0 * math.log10(1.0 + f / 700.0)
-    hz = lambda m: 700.0 * (10 ** (m / 2595.0) - 1.0)
-    points = torch.tensor([hz(m) for m in torch.linspace(mel(0.0), mel(sample_rate / 2), n_mels + 2).tolist()])
-    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1)[:, None]
-    lower, center, upper = points[:-2], points[1:-1], points[2:]
-    return torch.clamp(torch.minimum((freqs - lower) / (center - lower), (upper - freqs) / (upper - center)), min=0)
-
-
 def tone_clips(samples: int, seed: int):
     """Mel power spectrograms (batch, frames, mels) and labels; gains uniform in [-70, 0] dB."""
     g = torch.Generator().manual_seed(SYNTHETIC_SEED + 71 + seed)
@@ -75,7 +66,7 @@ def tone_clips(samples: int, seed: int):
     gain_db = -70 * torch.rand(samples, 1, generator=g)
     waves = waves * 10 ** (gain_db / 20)
     spec = torch.stft(waves, N_FFT, HOP, window=torch.hann_window(N_FFT), return_complex=True).abs() ** 2
-    return spec.transpose(1, 2) @ mel_filterbank(), labels
+    return spec.transpose(1, 2) @ mel_filterbank(N_MELS, N_FFT, SAMPLE_RATE), labels
 
 
 class Classifier(nn.Module):
