@@ -20,7 +20,11 @@ steps an epoch), eval batch 32 -> 4, num_epochs 3 -> 2 (the script's testing val
 seed 42, warmup 100 as written. `AutoModelForSequenceClassification.from_pretrained
 ("bert-base-cased")` becomes `BertForSequenceClassification(BertConfig(...))` (random init;
 vocab 28996 -> 50, hidden 768 -> 8, 12 -> 1 layer, 12 -> 2 heads, intermediate 3072 -> 16).
-`evaluate.load("glue", "mrpc")` (not installed) becomes a running accuracy.
+`evaluate.load("glue", "mrpc")` (not installed) becomes a running accuracy. The script runs once
+per process; here it runs many times in one process beside other users of accelerate (the
+Hugging Face Trainer tests), so accelerate's process-wide state is reset before and after each
+run (`AcceleratorState._reset_state(True)`, as accelerate's own tests do): a second `Accelerator`
+with another mixed precision otherwise raises "AcceleratorState has already been initialized".
 
 Watch options: `watched(model, optimizer.optimizer, scheduler=lr_scheduler,
 accumulation_steps=gradient_accumulation_steps)`: the prepared model and scheduler, and the torch
@@ -100,6 +104,16 @@ def get_dataloaders(accelerator: Accelerator, batch_size: int = 16):
 
 
 def run(watched, bug=None):
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(True)  # a fresh process's state, as the script has (see Changed)
+    try:
+        return _script(watched, bug)
+    finally:
+        AcceleratorState._reset_state(True)
+
+
+def _script(watched, bug=None):
     config = {"lr": 2e-5, "num_epochs": 2, "seed": 42, "batch_size": 2}
     cpu, mixed_precision = True, "bf16"
     gradient_accumulation_steps = 2
