@@ -8,6 +8,7 @@ catalog (`assertions.checks.CHECKS`) finds it by scanning.
 
     class MyCheck(Check):
         id = "my-check"
+        invariant = "..."              # the property every correct loop keeps, which the check reports broken
         needs = ("criterion",)         # what the watch must be given; else inactive, with the reason
         severity = "error"             # or "warning": a pattern that is deliberate in some correct code
         earliest = "0"                 # the earliest step it can report, as the check table says it
@@ -59,6 +60,7 @@ class Check:
     """Base class of a check: class attributes declare it, `attach` subscribes it to a watch."""
 
     id: str = ""
+    invariant: str = ""  # the property every correct training loop keeps, which this check reports broken
     needs: tuple = ()
     severity: str = "error"
     earliest: str = "0"
@@ -68,6 +70,9 @@ class Check:
         problems = []
         if not cls.id or cls.id != cls.id.lower() or " " in cls.id:
             problems.append(f"id must be a lower-case, dash-separated name, got {cls.id!r}")
+        if not cls.invariant.strip():
+            problems.append("invariant must state the property every correct loop keeps that this check reports "
+                            "broken (one sentence)")
         if cls.severity not in SEVERITIES:
             problems.append(f"severity must be one of {SEVERITIES}, got {cls.severity!r}")
         unknown = [n for n in cls.needs if n not in NEEDS]

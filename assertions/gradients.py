@@ -13,6 +13,7 @@ from typing import Callable, Optional, Sequence
 import torch
 
 CHECK = "manual-gradient-mismatch"
+INVARIANT = "A hand-written gradient equals the one autograd computes for the same loss."
 
 
 @dataclass(frozen=True)

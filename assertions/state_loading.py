@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 CHECK = "state-dict-not-loaded"
+INVARIANT = "After loading a checkpoint, the model holds the checkpoint's values."
 
 
 @dataclass(frozen=True)

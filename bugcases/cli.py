@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--checks", action="store_true", help="list the checks instead: id, severity, needs, summary")
     listing.add_argument("--settings", action="store_true", help="also list each case's own settings (for --set)")
     listing.add_argument("--detectors", action="store_true", help="list the detectors `score` can run")
+    listing.add_argument("--loops", action="store_true",
+                         help="list the corpus of correct public loops `score` runs: name, repository, path, commit")
 
     run = sub.add_parser("run", help="train one variant of a case and write its result JSON")
     run.add_argument("case", help="case id, as `list` prints it (e.g. so-60335387)")
@@ -72,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", default="bugcases-score", help="folder for score.json and score.md (and the "
                        "report's index.html, if one is there; default: bugcases-score)")
     score.add_argument("--bugcase", action="append", help="only this case (repeatable)")
+    score.add_argument("--loop", action="append", metavar="NAME",
+                       help="only this loop of the corpus of correct loops (repeatable; default: all of them; "
+                            "`python -m bugcases list --loops` lists them)")
     score.add_argument("--added-since", metavar="YYYY-MM-DD",
                        help="only the cases that entered the catalog on or after this day: a detector on bugs "
                             "that were catalogued after it was written")
@@ -104,7 +109,16 @@ def cmd_score(args) -> int:
                                 f"`python -m bugcases list` shows the cases")
     if args.overhead_repeats < 0:
         raise BugcasesError(f"--overhead-repeats must be 0 or more, got {args.overhead_repeats}")
-    path = run_score(args.detector or list(all_detectors()), args.out, cases, args.overhead_repeats)
+    loops = None
+    if args.loop:
+        from bugcases.corpus import LOOPS
+
+        unknown = [name for name in args.loop if name not in LOOPS]
+        if unknown:
+            raise BugcasesError(f"no corpus loop named {', '.join(map(repr, unknown))}; "
+                                f"`python -m bugcases list --loops` lists the {len(LOOPS)} loops")
+        loops = {name: LOOPS[name] for name in args.loop}
+    path = run_score(args.detector or list(all_detectors()), args.out, cases, args.overhead_repeats, loops)
     print(path.read_text().split("\n\n### ")[0])
     print(f"-> {path} and {path.with_suffix('.json')}")
     return 0
@@ -116,6 +130,12 @@ def cmd_list(args) -> int:
 
         for detector in all_detectors().values():
             print(f"{detector.name}\t{detector.doc}")
+        return 0
+    if args.loops:
+        from bugcases.corpus import LOOPS
+
+        for name, loop in LOOPS.items():
+            print(f"{name}\t{loop.SOURCE['repo']}\t{loop.SOURCE['path']}\t{loop.SOURCE['commit']}")
         return 0
     if args.checks:
         from assertions.checks import CHECKS

@@ -71,14 +71,16 @@ def _on_digits(case, claim) -> str:
 def checks_table() -> str:
     from assertions.checks import CHECKS, FUNCTION_CHECKS
 
-    lines = ["| check id | severity | what it sees | needs | earliest step reported |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| check id | severity | the property every correct loop keeps | what it reports | needs | earliest step reported |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for check in CHECKS.values():
         needs = ", ".join(NEED_LABELS[n] for n in check.needs) or "-"
-        lines.append(f"| `{check.id}` | {check.severity} | {_cell(check.summary())} | {needs} | {check.earliest} |")
+        lines.append(f"| `{check.id}` | {check.severity} | {_cell(check.invariant)} | {_cell(check.summary())} | {needs} "
+                     f"| {check.earliest} |")
     for check_id, function in FUNCTION_CHECKS.items():
         module = importlib.import_module(function.rsplit(".", 1)[0])
         summary = _cell((module.__doc__ or "").strip().splitlines()[0])
-        lines.append(f"| `{check_id}` | error | {summary} (a function you call: `{function}`) | - | 0 |")
+        lines.append(f"| `{check_id}` | error | {_cell(module.INVARIANT)} | {summary} (a function you call: `{function}`) | - | 0 |")
     return "\n".join(lines)
 
 
@@ -101,7 +103,29 @@ def corpus_table() -> str:
 
 NEED_LABELS = {"criterion": "`criterion=`", "scheduler": "`scheduler=`", "accumulation": "`accumulation_steps=k`, k > 1",
                "optimizer": "an optimizer", "distributed": "`torch.distributed`, > 1 rank"}
+def invariants_table() -> str:
+    """The README's short form of the checks table: each check and the property it asserts."""
+    from assertions.checks import CHECKS, FUNCTION_CHECKS
+
+    lines = ["| check | the property every correct loop keeps (the check reports where it breaks) |", "| --- | --- |"]
+    for check in CHECKS.values():
+        severity = " (warning)" if check.severity == "warning" else ""
+        lines.append(f"| `{check.id}`{severity} | {_cell(check.invariant)} |")
+    for check_id, function in FUNCTION_CHECKS.items():
+        module = importlib.import_module(function.rsplit(".", 1)[0])
+        lines.append(f"| `{check_id}` (`{function.rsplit('.', 1)[1]}()`) | {_cell(module.INVARIANT)} |")
+    return "\n".join(lines)
+
+
+def corpus_list() -> str:
+    """The README's short form of the corpus: each loop's name and repository, one paragraph."""
+    from bugcases.corpus import LOOPS
+
+    return ", ".join(f"`{name}` ({m.SOURCE['repo']})" for name, m in LOOPS.items()) + "."
+
+
 TABLES = {"domains": domains_table, "corpus": corpus_table, "cases": cases_table, "claims": claims_table, "checks": checks_table}
+README_TABLES = {"invariants": invariants_table, "corpus-list": corpus_list}  # rendered where README.md has markers
 
 
 def _cell(text: str) -> str:
@@ -110,9 +134,10 @@ def _cell(text: str) -> str:
 
 def render(text: str, tables=None) -> str:
     """`text` with every table whose markers it holds rewritten (of `tables`, default all)."""
-    for name in tables or TABLES:
+    known = {**TABLES, **README_TABLES}
+    for name in tables or known:
         pattern = re.compile(rf"(<!-- begin: {name} -->\n)(?:.*?\n)?(<!-- end: {name} -->)", re.S)
-        text = pattern.sub(lambda m: m.group(1) + TABLES[name]() + "\n" + m.group(2), text)
+        text = pattern.sub(lambda m: m.group(1) + known[name]() + "\n" + m.group(2), text)
     return text
 
 
@@ -122,6 +147,8 @@ def update(folder: str, check: bool) -> int:
     pages = sorted(root.glob("*.md")) if root.is_dir() else []
     if not pages:
         raise BugcasesError(f"{folder} holds no .md pages; pass the documentation folder with --docs DIR")
+    if (root.parent / "README.md").is_file():  # the project's README beside the docs folder: its short tables
+        pages.append(root.parent / "README.md")
     texts = {}
     for page in pages:
         try:

@@ -202,7 +202,7 @@ def _loop_overhead(detector, loop, repeats: int) -> float:
     return statistics.median(watched) / statistics.median(plain)
 
 
-def run_score(names: list, out: str, cases=None, overhead_repeats: int = 3) -> Path:
+def run_score(names: list, out: str, cases=None, overhead_repeats: int = 3, loops=None) -> Path:
     folder = Path(out)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -213,7 +213,7 @@ def run_score(names: list, out: str, cases=None, overhead_repeats: int = 3) -> P
     journals.mkdir(exist_ok=True)
     scores = []
     for d in detectors:
-        scores.append(score_detector(d, cases, overhead_repeats=overhead_repeats, journal=journals / f"{d.name}.jsonl"))
+        scores.append(score_detector(d, cases, loops, overhead_repeats=overhead_repeats, journal=journals / f"{d.name}.jsonl"))
     import torch
 
     meta = {"cases": len(cases if cases is not None else all_cases()), "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()} {platform.system()}, "

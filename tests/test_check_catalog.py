@@ -59,9 +59,9 @@ def test_a_new_check_module_is_found_by_scanning(tmp_path, monkeypatch):
 def test_a_malformed_check_module_is_refused(tmp_path, monkeypatch, module, message):
     bodies = {
         "two_checks": '"""two-checks: x."""\nfrom assertions.check import Check\n'
-                      'class A(Check):\n    id = "two-checks"\nclass B(Check):\n    id = "two-checks-b"\n',
-        "wrong_name": '"""other-id: x."""\nfrom assertions.check import Check\nclass A(Check):\n    id = "other-id"\n',
-        "no_summary": '"""A check."""\nfrom assertions.check import Check\nclass A(Check):\n    id = "no-summary"\n',
+                      'class A(Check):\n    id = "two-checks"\n    invariant = "x."\nclass B(Check):\n    id = "two-checks-b"\n    invariant = "x."\n',
+        "wrong_name": '"""other-id: x."""\nfrom assertions.check import Check\nclass A(Check):\n    id = "other-id"\n    invariant = "x."\n',
+        "no_summary": '"""A check."""\nfrom assertions.check import Check\nclass A(Check):\n    id = "no-summary"\n    invariant = "x."\n',
     }
     extra = tmp_path / "extra"
     extra.mkdir()
@@ -78,6 +78,7 @@ def test_a_malformed_check_module_is_refused(tmp_path, monkeypatch, module, mess
     ({"id": "Bad Id"}, "lower-case"),
     ({"id": "ok-id", "severity": "fatal"}, "severity"),
     ({"id": "ok-id", "needs": ("loss",)}, "needs"),
+    ({"id": "ok-id"}, "invariant must state the property every correct loop keeps"),
 ])
 def test_a_check_class_is_validated_when_defined(attrs, message):
     with pytest.raises(TypeError, match=message):
@@ -146,6 +147,7 @@ class _Faulty(Check):
     """A check with a bug of its own: its hooks raise (where, is chosen per test)."""
 
     id = "faulty-check"
+    invariant = "None: a check that raises, to test the watch's guard."
 
     def __init__(self, where):
         self.where = where

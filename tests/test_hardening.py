@@ -113,6 +113,7 @@ class _SigtermInCheck(Check):
     """A check whose step hook is where SIGTERM's handler happens to run."""
 
     id = "sigterm-in-check"
+    invariant = "None: a check whose hook is where a signal arrives."
 
     def attach(self, w):
         from bugcases.cli import _on_sigterm
@@ -137,7 +138,7 @@ def test_sigterm_arriving_inside_a_watch_check_still_stops_the_run():
                 optimizer.step()
 
 
-@pytest.mark.quick
+@pytest.mark.slow  # a second interpreter start
 def test_sigterm_exits_143_with_one_line_and_leaves_the_previous_file(tmp_path):
     code, err, out = signal_while_training(tmp_path, MNIST_CASE, signal.SIGTERM)
     assert code == 143 and "Traceback" not in err

@@ -15,8 +15,8 @@ from tests.signals import signal_while_training
 
 
 @pytest.mark.parametrize("sig", [
-    pytest.param(signal.SIGINT, id="sigint", marks=pytest.mark.quick),
-    pytest.param(signal.SIGKILL, id="sigkill", marks=pytest.mark.slow),  # a second process start: slow tier
+    pytest.param(signal.SIGINT, id="sigint", marks=pytest.mark.slow),  # a second interpreter start: slow tier
+    pytest.param(signal.SIGKILL, id="sigkill", marks=pytest.mark.slow),
 ])
 def test_interrupted_run_leaves_the_previous_result(tmp_path, sig):
     code, err, out = signal_while_training(tmp_path, MNIST_CASE, sig)

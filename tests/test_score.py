@@ -241,6 +241,22 @@ def test_an_interrupted_score_resumes_where_it_stopped(tmp_path, monkeypatch):
 
 @pytest.mark.quick
 def test_a_finished_score_leaves_no_journal(tmp_path):
-    assert main(["score", "--detector", "anomaly", "--bugcase", CHEAP_CASE, "--out", str(tmp_path),
+    loop = next(iter(_some_loops()))
+    assert main(["score", "--detector", "anomaly", "--bugcase", CHEAP_CASE, "--loop", loop, "--out", str(tmp_path),
                  "--overhead-repeats", "0"]) == 0
     assert (tmp_path / "score.json").is_file() and not (tmp_path / "journal").exists()
+    assert json.loads((tmp_path / "score.json").read_text())["scores"][0]["corpus_loops"] == 1
+
+
+@pytest.mark.quick
+def test_an_unknown_corpus_loop_is_one_line_naming_the_list(capsys):
+    assert main(["score", "--detector", "anomaly", "--loop", "no-such-loop", "--out", "/nonexistent"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no corpus loop named 'no-such-loop'" in err[0] and "list --loops" in err[0]
+
+
+@pytest.mark.quick
+def test_list_loops_names_each_loops_repository_path_and_commit(capsys):
+    assert main(["list", "--loops"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert [r[0] for r in rows] == list(LOOPS) and all(len(r) == 4 and len(r[3]) == 40 for r in rows)

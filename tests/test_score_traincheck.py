@@ -90,7 +90,7 @@ def test_references_are_the_fixed_variants_at_other_seeds(monkeypatch):
     assert detector.on_case(case, first_fixed, config).error == "reference: stop" and len(scripts) == 1  # once a case
 
 
-@pytest.mark.quick
+@pytest.mark.slow  # a second interpreter start
 def test_the_script_trains_the_variant_and_shows_traincheck_the_model_and_optimizer(tmp_path):
     case = get_case(CHEAP_CASE)
     script = tc.script_for_case(case.id, "buggy", _detection_config(case))
@@ -133,7 +133,7 @@ _READ = ("import torch\n"
          "except Exception as exc:\n    print(type(exc).__name__)\n")
 
 
-@pytest.mark.quick
+@pytest.mark.slow  # a second interpreter start
 def test_the_shim_lets_the_read_that_stops_traincheck_fall_back_to_its_default(tmp_path):
     """TrainCheck reads `cufft_plan_cache.__qualname__` with a default; on a machine without CUDA the
     read raises instead (RuntimeError on a CUDA build: TrainCheck stops), unless the shim is beside."""

@@ -22,6 +22,8 @@ CHECK = "batchnorm-momentum-inverted"
 
 class BatchNormMomentumInverted(Check):
     id = CHECK
+    invariant = ("Running statistics average many batches: each batch norm's momentum (PyTorch's weight of the "
+                 "newest batch) is well below 0.5.")
     earliest = "0"
 
     def attach(self, w):

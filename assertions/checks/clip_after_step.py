@@ -84,6 +84,8 @@ def common_factor(factors: list) -> Optional[float]:
 
 class ClipAfterStep(Check):
     id = CHECK
+    invariant = ("A gradient is changed only before the step that applies it; after the step it is left alone "
+                 "until cleared.")
     earliest = '0'
 
     def attach(self, w):

@@ -26,6 +26,7 @@ CHECK = "clip-inside-accumulation"
 
 class ClipInsideAccumulation(Check):
     id = CHECK
+    invariant = "Within one step, backward passes only add to a gradient: nothing rescales it between two of them."
     earliest = '0'
 
     def attach(self, w):

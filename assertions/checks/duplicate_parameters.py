@@ -20,6 +20,7 @@ CHECK = "duplicate-parameters"
 
 class DuplicateParameters(Check):
     id = CHECK
+    invariant = "Each parameter is updated once per step: it appears once in the optimizer's param groups."
     needs = ("optimizer",)
     earliest = '0'
 

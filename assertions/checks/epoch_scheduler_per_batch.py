@@ -27,6 +27,8 @@ VANISHED = 1e-6  # a learning rate this small relative to its first value trains
 
 class EpochSchedulerPerBatch(Check):
     id = CHECK
+    invariant = ("A schedule stays within its horizon: the learning rate it gives stays a usable fraction of its "
+                 "start over the run.")
     needs = ("scheduler", "optimizer")
     severity = "warning"
     earliest = 'the first step past the schedule\'s horizon'

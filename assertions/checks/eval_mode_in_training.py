@@ -36,6 +36,7 @@ def mode_dependent(model: nn.Module) -> list:
 
 class EvalModeInTraining(Check):
     id = CHECK
+    invariant = "Training forwards run in training mode when the model has layers that behave differently in training."
     severity = "warning"
     earliest = "0"
 

@@ -21,6 +21,8 @@ CHECK = "frozen-buffers-change"
 
 class FrozenBuffersChange(Check):
     id = CHECK
+    invariant = ("A module meant to stay fixed keeps all its state: frozen parameters go with fixed buffers "
+                 "(a deliberate choice in some fine-tunes).")
     severity = "warning"
     earliest = "0"
 

@@ -20,6 +20,7 @@ from assertions.check import Check
 
 class FrozenParameterUpdated(Check):
     id = "frozen-parameter-updated"
+    invariant = "An optimizer step leaves every parameter with requires_grad=False exactly as it was."
     needs = ("optimizer",)
     earliest = "the first step after the freeze"
 

@@ -15,6 +15,8 @@ CHECK = "frozen-parameters"
 
 class FrozenParameters(Check):
     id = CHECK
+    invariant = ("A step trains something: the optimizer holds trainable parameters that receive gradients, and "
+                 "every parameter that receives a gradient is in a param group.")
     needs = ("optimizer",)
     earliest = "0"
 

@@ -22,6 +22,7 @@ _STEPS_CHECKED = 2
 
 class GradientSumNotMean(Check):
     id = "gradient-sum-not-mean"
+    invariant = "Data-parallel training applies the mean of the ranks' gradients, not their sum."
     needs = ("distributed",)
     earliest = "0"
 

@@ -41,6 +41,8 @@ def _first_grad_fn(output):
 
 class GraphKeptAlive(Check):
     id = CHECK
+    invariant = ("A finished step's autograd graph is freed: the graphs of earlier steps are not still reachable "
+                 "two steps later.")
     earliest = "3"
 
     def attach(self, w):

@@ -36,6 +36,8 @@ def memory_order_image(images: torch.Tensor) -> torch.Tensor:
 
 class HwcViewedAsChw(Check):
     id = CHECK
+    invariant = ("An image batch (N, C, H, W) holds images: neighbouring pixels along H and W are alike, more "
+                 "than in the memory order it was built from.")
     earliest = "0"
 
     def attach(self, w):

@@ -32,6 +32,7 @@ def native_input_size(model, declared=None) -> Optional[tuple]:
 
 class InputSizeMismatch(Check):
     id = CHECK
+    invariant = "A model is fed inputs of the size it was built or pretrained for."
     earliest = "0, before the first step completes"
 
     def attach(self, w):

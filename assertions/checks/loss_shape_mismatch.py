@@ -22,6 +22,7 @@ ELEMENTWISE = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss,
 
 class LossShapeMismatch(FirstLossCalls, Check):
     id = "loss-shape-mismatch"
+    invariant = "An elementwise loss compares each prediction with its own target: broadcasting adds no elements."
     earliest = "0"
 
     criteria = ELEMENTWISE

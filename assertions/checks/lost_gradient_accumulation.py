@@ -20,6 +20,7 @@ from assertions.check import Check
 
 class LostGradientAccumulation(Check):
     id = "lost-gradient-accumulation"
+    invariant = "With accumulation of k, every step's gradient holds k micro-batches' backward passes."
     needs = ("accumulation",)
     earliest = "0"
 

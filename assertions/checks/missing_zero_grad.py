@@ -41,6 +41,8 @@ class _GradState:
 
 class MissingZeroGrad(Check):
     id = CHECK
+    invariant = ("A gradient is applied once: the gradient a step used is cleared before the next step's backward "
+                 "passes add to it.")
     earliest = "1"
 
     def attach(self, w):

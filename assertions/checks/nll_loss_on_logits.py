@@ -22,6 +22,7 @@ _OFF = 0.1  # |logsumexp| of a row of log-probabilities is ~1e-6 (1e-2 in half p
 
 class NllLossOnLogits(FirstLossCalls, Check):
     id = "nll-loss-on-logits"
+    invariant = "NLLLoss receives log-probabilities: each row's exp sums to 1."
     earliest = "0"
 
     criteria = (nn.NLLLoss,)

@@ -23,6 +23,7 @@ def _finite(grad: torch.Tensor) -> bool:
 
 class NonFiniteGradient(Check):
     id = CHECK
+    invariant = "A step applies finite gradients."
     earliest = "the first such step"
 
     def attach(self, w):

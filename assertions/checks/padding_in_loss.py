@@ -37,6 +37,7 @@ def trailing_runs(ids: torch.Tensor) -> tuple:
 
 class PaddingInLoss(TokenTargets, Check):
     id = "padding-in-loss"
+    invariant = "Padding positions are not targets: the loss's targets at padded input positions are its ignore_index."
     needs = ("criterion",)
     earliest = "0"
 

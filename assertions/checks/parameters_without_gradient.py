@@ -18,6 +18,8 @@ CHECK = "parameters-without-gradient"
 
 class ParametersWithoutGradient(Check):
     id = CHECK
+    invariant = ("Every trainable parameter the optimizer holds gets a gradient when the others do ("
+                 "unused parameters can be deliberate).")
     needs = ("optimizer",)
     severity = "warning"
     earliest = "0"

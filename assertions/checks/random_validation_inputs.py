@@ -31,6 +31,8 @@ _TOLERANCE = 1e-6
 
 class RandomValidationInputs(Check):
     id = CHECK
+    invariant = ("Evaluation is repeatable: the same evaluation batch gives the model the same inputs every "
+                 "time.")
     needs = ("criterion",)
     severity = "warning"
     earliest = "the second evaluation"

@@ -29,6 +29,7 @@ def fingerprint(params: list) -> torch.Tensor:
 
 class RankDivergence(Check):
     id = CHECK
+    invariant = "Data-parallel replicas hold identical parameters after every step."
     needs = ("distributed",)
     earliest = "the first step whose parameters differ"
 

@@ -21,6 +21,7 @@ _CALLS_CHECKED = 4
 
 class RnnBatchFirstMismatch(Check):
     id = "rnn-batch-first-mismatch"
+    invariant = "A recurrent layer runs along time: the dimension it reads as the batch is the loss's batch."
     needs = ("criterion",)
     earliest = "0"
 

@@ -33,6 +33,7 @@ def _fingerprint(x: torch.Tensor) -> tuple:
 
 class SameOrderEveryEpoch(Check):
     id = "same-order-every-epoch"
+    invariant = "Shuffled training data arrives in a new order each epoch."
     earliest = "the second batch of the second epoch"
 
     def attach(self, w):

@@ -16,6 +16,7 @@ CHECK = "scheduler-before-optimizer"
 
 class SchedulerBeforeOptimizer(Check):
     id = CHECK
+    invariant = "The first learning rate of a schedule is used: the scheduler steps only after the optimizer has."
     needs = ("scheduler", "optimizer")
     earliest = "0"
 

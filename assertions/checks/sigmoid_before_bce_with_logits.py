@@ -36,6 +36,7 @@ def made_by(tensor: torch.Tensor, op: str, hops: int = 8) -> bool:
 
 class SigmoidBeforeBceWithLogits(FirstLossCalls, Check):
     id = "sigmoid-before-bce-with-logits"
+    invariant = "BCEWithLogitsLoss receives logits, not the output of a sigmoid."
     earliest = "0"
 
     criteria = (nn.BCEWithLogitsLoss,)

@@ -22,6 +22,7 @@ from assertions.checks._loss_inputs import FirstLossCalls
 
 class SoftmaxBeforeCrossEntropy(FirstLossCalls, Check):
     id = "softmax-before-cross-entropy"
+    invariant = "A loss that normalizes its input itself (cross-entropy) receives logits, not probabilities."
     earliest = "0"
 
     criteria = (nn.CrossEntropyLoss, nn.NLLLoss, nn.KLDivLoss)

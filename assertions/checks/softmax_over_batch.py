@@ -43,6 +43,7 @@ def normalized_over_batch(x: torch.Tensor) -> bool:
 
 class SoftmaxOverBatch(FirstLossCalls, Check):
     id = "softmax-over-batch"
+    invariant = "A classification loss's input is normalized over classes (rows), never over the samples of the batch."
     earliest = "0"
 
     criteria = (nn.CrossEntropyLoss, nn.NLLLoss)

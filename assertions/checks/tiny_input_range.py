@@ -19,6 +19,7 @@ _SPAN = 0.02
 
 class TinyInputRange(Check):
     id = CHECK
+    invariant = "Image inputs keep a usable range: a batch's values span more than 1/255-scale noise."
     earliest = "0"
 
     def attach(self, w):

@@ -44,6 +44,7 @@ class _DropoutSpy(TorchFunctionMode):
 
 class TrainModeInEval(Check):
     id = CHECK
+    invariant = "Evaluation is deterministic: in eval mode no dropout drops and no batch norm updates its statistics."
     earliest = "the step after which evaluation runs"
 
     def attach(self, w):

@@ -34,6 +34,7 @@ def _averaged_count(criterion, scores: torch.Tensor, target: torch.Tensor) -> to
 
 class UnequalMicroBatchWeights(Check):
     id = CHECK
+    invariant = "Accumulated micro-batches weigh each sample equally: the accumulated gradient is the full batch's."
     needs = ("criterion", "accumulation")
     earliest = "the first step after such a window"
 

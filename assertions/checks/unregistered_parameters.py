@@ -69,6 +69,8 @@ def _fix(value) -> str:
 
 class UnregisteredParameters(Check):
     id = CHECK
+    invariant = ("Every trainable tensor a module holds is registered, so the optimizer, .to() and state_dict() "
+                 "reach it.")
     earliest = "0"
 
     def attach(self, w):

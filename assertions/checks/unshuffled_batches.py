@@ -36,6 +36,7 @@ def _entropy(labels: list) -> float:
 
 class UnshuffledBatches(Check):
     id = CHECK
+    invariant = "Training batches mix labels: the labels of the first batches are not in sorted order."
     needs = ("criterion",)
     earliest = "the batch that brings the count to 48 labels and a second class"
 

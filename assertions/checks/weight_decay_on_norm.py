@@ -37,6 +37,8 @@ def exempt_parameters(model: nn.Module) -> dict:
 
 class WeightDecayOnNorm(Check):
     id = CHECK
+    invariant = ("Weight decay is applied to weights that scale with the input, not to normalization scales and "
+                 "biases (small decay is a common, deliberate recipe).")
     needs = ("optimizer",)
     severity = "warning"
     earliest = '0'

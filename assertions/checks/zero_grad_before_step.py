@@ -23,6 +23,8 @@ STEPS_READ = 3  # the bug is in the code and shows at every step: read the first
 
 class ZeroGradBeforeStep(Check):
     id = CHECK
+    invariant = ("A step applies the gradients of the backward passes since the last step: they are not cleared "
+                 "before it.")
     needs = ("optimizer",)
     earliest = "0"
 
