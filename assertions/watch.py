@@ -60,6 +60,7 @@ class Watch:
         scheduler: Optional[object] = None,
         checks: Optional[Iterable] = None,
     ) -> None:
+        optimizer = _unwrap(optimizer)
         if not isinstance(model, nn.Module):
             raise TypeError(f"watch: model must be a torch.nn.Module, got {type(model).__name__}")
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
@@ -86,11 +87,9 @@ class Watch:
         # parameters updated by hand: the trainable ones are the ones updated
         self._trainable = [p for p in model.parameters() if p.requires_grad] if optimizer is None else []
         self._optimized_key, self._optimized = None, []
-        if not any(id(p) in self.names for p in self.optimized):
-            raise ValueError(
-                "watch: the optimizer holds none of the model's parameters; "
-                "build it from model.parameters() (or pass the model it trains)"
-            )
+        # An optimizer that holds none of the model's parameters is not refused: it is the silent bug of a
+        # model rebuilt (or moved by a wrapper's copy) after its optimizer was made, which `frozen-parameters`
+        # reports at the first step with the evidence (gradients reach parameters no param group holds).
         self.step = 0  # optimizer steps completed
         self.findings: list[Finding] = []
         self._handles: list = []
@@ -314,6 +313,20 @@ class Watch:
             lines = "\n".join(f"  {f}" for f in self.findings)
             note = f"\n{self.inactive_note()}" if self.inactive else ""
             raise AssertionError(f"training loop has {len(failing)} {'finding' if strict else 'error'}(s):\n{lines}{note}")
+
+
+def _unwrap(optimizer):
+    """The torch optimizer inside a trainer's wrapper (accelerate's AcceleratedOptimizer, Lightning's
+    LightningOptimizer): the wrapper's step calls the inner one's, whose hooks see every real step
+    (and not the steps a wrapper skips, e.g. while accumulating)."""
+    for _ in range(4):  # wrappers of wrappers, never a cycle
+        if optimizer is None or "_optimizer_step_pre_hooks" in vars(optimizer):
+            return optimizer
+        inner = getattr(optimizer, "optimizer", None) or getattr(optimizer, "_optimizer", None)
+        if not isinstance(inner, torch.optim.Optimizer):
+            return optimizer
+        optimizer = inner
+    return optimizer
 
 
 def _closure(optimizer, args, kwargs):

@@ -99,3 +99,28 @@ def test_transformers_callback_watches_train(tmp_path, softmax):
         assert w.fired("softmax-before-cross-entropy").step == 0
     else:
         assert w.errors == [], w.findings
+
+
+@pytest.mark.parametrize("zero_grad", [True, False], ids=["correct", "missing-zero-grad"])
+def test_the_watch_takes_accelerates_prepared_optimizer(zero_grad):
+    """`accelerator.prepare` wraps the optimizer (AcceleratedOptimizer); the watch reads the torch
+    optimizer inside it, whose hooks see the steps the wrapper makes."""
+    accelerate = pytest.importorskip("accelerate", reason='needs accelerate: pip install ".[integrations]"')
+    from assertions import watch
+
+    torch.manual_seed(0)
+    accelerator = accelerate.Accelerator(cpu=True)
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+    model, optimizer = accelerator.prepare(model, torch.optim.Adam(model.parameters(), lr=1e-3))
+    x, y = _data(32)
+    with watch(model, optimizer) as w:
+        for i in range(4):
+            if zero_grad:
+                optimizer.zero_grad()
+            accelerator.backward(F.cross_entropy(model(x[i * 8:(i + 1) * 8]), y[i * 8:(i + 1) * 8]))
+            optimizer.step()
+    assert w.step == 4
+    if zero_grad:
+        assert not w.errors, w.findings
+    else:
+        assert w.fired("missing-zero-grad").step == 1

@@ -42,5 +42,8 @@ class FrozenParameters(Check):
             problems.append(
                 f"{len(orphans)} parameters ({count} values) receive gradients but are in no optimizer "
                 f"param group, so they never change: {w.names_of(orphans)}")
+        if problems and not any(id(p) in w.params for p in w.optimized):
+            problems.append("the optimizer holds none of this model's parameters: build the optimizer from the "
+                            "model you train (after rebuilding or wrapping it), or pass the model it trains to the watch")
         if problems:
             w.report(CHECK, step, "; ".join(problems))
