@@ -14,15 +14,15 @@ on such a machine. On a quiet machine, pass --threshold 10. `--repeat R` runs R 
 base/head pairs and reports a regression only when most of them fail, which absorbs a run
 disturbed by other load.
 
-    python -m benchmarks.compare_commits BASE HEAD --counts [--threshold 1] [-k SUBSTRING] [--steps 2]
+    python -m benchmarks.compare_commits BASE HEAD --counts [--threshold 1] [-k EXPR] [--steps 2]
 
 `--counts` compares instruction counts instead (`benchmarks/counts.py`: each benchmarked step
 run under valgrind's callgrind, single-threaded), which are the same from run to run, so a
 few-percent regression is resolved on this machine too. Both worktrees are counted with this
 checkout's `benchmarks/counts.py` (the same procedure for both commits), side by side (each
 count is one single-threaded process), by default all benchmarks but forum-84911's (as
-`python -m benchmarks.counts`; `--all` takes them in too, ~10 min each). `-k` is then a substring
-of the benchmark name (`so-60335387-fixed`). It prints benchmark, base, head and change, and exits 1 when any step's
+`python -m benchmarks.counts`; `--all` takes them in too, ~10 min each). `-k` is the same pytest
+expression with and without `--counts` (`-k "so-60335387 and fixed"`). It prints benchmark, base, head and change, and exits 1 when any step's
 count grew by more than the threshold (default 1%: see benchmarks/RESULTS.md, "Instruction
 counts"), 2 when valgrind is missing or a run fails.
 """
@@ -79,11 +79,10 @@ def count_table(base: dict, head: dict, threshold: float, file=sys.stdout) -> li
 
 
 def compare_counts(trees, commits, args) -> int:
-    patterns = [args.k] if args.k else []
     print(f"== counting instructions per step under callgrind: {commits[0][:12]} (base) and {commits[1][:12]} "
           f"(head), side by side", flush=True)
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(collect, tree, patterns, args.steps, everything=args.all) for tree in trees]
+        futures = [pool.submit(collect, tree, args.k, args.steps, everything=args.all) for tree in trees]
         try:
             results = [f.result() for f in futures]
         except RuntimeError as exc:
@@ -110,8 +109,9 @@ def main(argv=None) -> int:
     parser.add_argument("--stat", choices=("min", "median", "mean"), default="min",
                         help="the statistic of each benchmark's rounds to compare (default min: least disturbed by "
                              "other load)")
-    parser.add_argument("-k", default=None, help="pytest -k expression to select benchmarks (with --counts: a "
-                                                 "substring of the benchmark name)")
+    parser.add_argument("-k", default=None, metavar="EXPR",
+                        help="a pytest -k expression selecting benchmarks, with or without --counts (as `pytest "
+                             "benchmarks -k EXPR`; e.g. 'so-60335387 and fixed')")
     parser.add_argument("--repeat", type=int, default=1,
                         help="base/head pairs, interleaved; a regression needs a majority of them (default 1)")
     parser.add_argument("--counts", action="store_true",

@@ -28,15 +28,16 @@ equals the raw total, also kept in the JSON as `raw_instructions`.) A benchmark'
 depend on which ran before it in the process (warm caches), so compare counts taken with the
 same selection, as `compare_commits --counts` does.
 
-    python -m benchmarks.counts [-k SUBSTRING] [--steps N] [--json OUT]
+    python -m benchmarks.counts [-k EXPRESSION] [--steps N] [--json OUT]
 
     python -m benchmarks.counts --all           # forum-84911's four EfficientNet steps too
 
 Cost (benchmarks/RESULTS.md, "Instruction counts"): forum-84911's steps take ~10 minutes each
 under callgrind on the 2-core machine, so the default selection leaves out the cases that
-declare a `cost_on_cuda` (forum-84911 today) and `--all` takes them in; `-k SUBSTRING`
-(matched against the benchmark name, repeatable: a benchmark is kept if any substring matches)
-picks among all of them, e.g. `-k so-60335387` or `-k forum-84911-fixed`.
+declare a `cost_on_cuda` (forum-84911 today) and `--all` takes them in; `-k EXPRESSION` picks
+among all of them with the same syntax as `pytest benchmarks -k` and `compare_commits -k` (pytest
+itself resolves it, by collecting benchmarks/bench_cases.py in the counted tree), e.g.
+`-k so-60335387`, `-k "forum-84911 and fixed"` or `-k "so-60335387-fixed-quick or apex"`.
 `--tree PATH` counts another checkout's steps with this file's procedure (`compare_commits
 --counts` uses it on each commit's worktree). Exit status: 0 counted, 2 valgrind missing, no
 benchmark selected, or a failed run.
@@ -82,13 +83,26 @@ def benchmark_names(tree: Path) -> list:
             for case in all_cases() for v in case.variants if v.step is not None]
 
 
-def _selected(names, patterns, everything=False):
-    """-k SUBSTRING picks among all benchmarks; without it, all but the expensive cases' (those
-    that declare a `cost_on_cuda`, i.e. forum-84911's EfficientNet steps, ~10 min each under
-    callgrind here) unless `everything`."""
-    if patterns:
-        return [n[:3] for n in names if any(p in n[0] for p in patterns)]
+def _selected(names, only=None, everything=False):
+    """The benchmarks `only` names (what a -k expression selected); without it, all but the
+    expensive cases' (those that declare a `cost_on_cuda`, i.e. forum-84911's EfficientNet steps,
+    ~10 min each under callgrind here) unless `everything`."""
+    if only:
+        return [n[:3] for n in names if n[0] in only]
     return [n[:3] for n in names if everything or not n[3]]
+
+
+def select(tree: Path, expression: str) -> list:
+    """The step benchmarks of `tree` that `pytest -k EXPRESSION` selects: pytest's own matching, so
+    `counts`, `compare_commits` and `pytest benchmarks` read one selection syntax. A malformed
+    expression is a RuntimeError with pytest's one-line reason."""
+    cmd = [sys.executable, "-m", "pytest", "benchmarks/bench_cases.py", "--collect-only", "-q", "-p", "no:cacheprovider",
+           "-p", "no:xdist", "-m", "bench and quick", "-k", expression]
+    proc = subprocess.run(cmd, cwd=tree, capture_output=True, text=True)
+    if proc.returncode not in (0, 5):  # 5: nothing selected
+        reason = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"-k {expression!r}: {reason[0]}")
+    return re.findall(r"::test_training_step\[(.+?)\]$", proc.stdout, re.M)
 
 
 # Callgrind's START/STOP_INSTRUMENTATION client requests (valgrind/callgrind.h), which torch's
@@ -147,7 +161,7 @@ def _worker(args) -> int:
     from benchmarks.steps import step_rounds
     from bugcases.registry import get_case
 
-    chosen = _selected(benchmark_names(tree), args.k, args.all)
+    chosen = _selected(benchmark_names(tree), args.only, args.all)
     request = _ClientRequests() if args.switch_instrumentation else None
     if request is not None and not request(_RUNNING_ON_VALGRIND):
         raise RuntimeError("the worker is not running under valgrind")
@@ -221,12 +235,15 @@ def _commit(tree: Path):
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def collect(tree: Path = REPO, patterns=(), steps: int = DEFAULT_STEPS, warmup: int = DEFAULT_WARMUP,
+def collect(tree: Path = REPO, expression=None, steps: int = DEFAULT_STEPS, warmup: int = DEFAULT_WARMUP,
             timeout: float = DEFAULT_TIMEOUT, everything: bool = False) -> dict:
-    """Count `tree`'s selected steps under callgrind; the result as written to --json.
-    Raises RuntimeError on a failed run."""
+    """Count `tree`'s steps that the pytest -k `expression` selects (default: all but the expensive
+    ones) under callgrind; the result as written to --json. Raises RuntimeError on a failed run."""
     tree = Path(tree).resolve()
     started = time.time()
+    only = select(tree, expression) if expression else []
+    if expression and not only:
+        return _result(tree, expression, steps, warmup, everything, started, {})
     with tempfile.TemporaryDirectory(prefix="bugcases-counts-") as tmp:
         out, manifest = Path(tmp) / "callgrind.out", Path(tmp) / "manifest.json"
         switch = switches_instrumentation()
@@ -236,8 +253,8 @@ def collect(tree: Path = REPO, patterns=(), steps: int = DEFAULT_STEPS, warmup: 
                "--manifest", str(manifest), "--steps", str(steps), "--warmup", str(warmup)]
         if switch:
             cmd.append("--switch-instrumentation")
-        for p in patterns:
-            cmd += ["-k", p]
+        for name in only:
+            cmd += ["--only", name]
         if everything:
             cmd.append("--all")
         env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -254,10 +271,14 @@ def collect(tree: Path = REPO, patterns=(), steps: int = DEFAULT_STEPS, warmup: 
             benchmarks[entry["name"]] = {"case": entry["case"], "variant": entry["variant"],
                                          "instructions_per_step": denoised / steps,
                                          "instructions": denoised, "raw_instructions": raw}
+    return _result(tree, expression, steps, warmup, everything, started, benchmarks)
+
+
+def _result(tree, expression, steps, warmup, everything, started, benchmarks) -> dict:
     import torch
 
     return {"tool": "benchmarks.counts", "tree": str(tree), "commit": _commit(tree), "steps": steps,
-            "warmup": warmup, "threads": 1, "denoise": True, "selection": list(patterns) or ("all" if everything else "default"),
+            "warmup": warmup, "threads": 1, "denoise": True, "selection": expression or ("all" if everything else "default"),
             "torch_version": torch.__version__,
             "valgrind": subprocess.run(["valgrind", "--version"], capture_output=True, text=True).stdout.strip(),
             "wall_seconds": round(time.time() - started, 1), "benchmarks": benchmarks}
@@ -290,8 +311,9 @@ def print_table(result: dict, file=sys.stdout) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-k", action="append", default=[], metavar="SUBSTRING",
-                        help="count only benchmarks whose name contains SUBSTRING (repeatable: any of them)")
+    parser.add_argument("-k", default=None, metavar="EXPRESSION",
+                        help="count only the benchmarks this pytest -k expression selects, as in `pytest benchmarks "
+                             "-k` and `compare_commits -k` (e.g. 'so-60335387 and fixed')")
     parser.add_argument("--all", action="store_true",
                         help="without -k: every benchmark, forum-84911's included (default: all but the cases that "
                              "declare a cost_on_cuda, which take ~10 min each under callgrind)")
@@ -304,6 +326,7 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help=f"seconds before the counting run is abandoned (default {DEFAULT_TIMEOUT})")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--only", action="append", default=[], help=argparse.SUPPRESS)
     parser.add_argument("--manifest", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--switch-instrumentation", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -322,7 +345,8 @@ def main(argv=None) -> int:
         print(f"counts: error: {exc}", file=sys.stderr)
         return 2
     if not result["benchmarks"]:
-        print(f"counts: error: no benchmark matches {args.k}", file=sys.stderr)
+        print(f"counts: error: no benchmark matches -k {args.k!r}; `pytest benchmarks --collect-only -q -k ...` "
+              "shows what an expression selects", file=sys.stderr)
         return 2
     print_table(result)
     if args.json:

@@ -149,3 +149,16 @@ def test_count_table_flags_growth_past_the_threshold_only():
     assert count_table(base, head, 1.0, file=out) == ["b"]
     text = out.getvalue()
     assert "+3.100%" in text and "-10.000%" in text and "new" in text
+
+
+@pytest.mark.slow  # a pytest collection in a second interpreter
+def test_counts_and_compare_commits_select_with_pytests_own_k_expressions():
+    """One selection syntax: the expression `pytest benchmarks -k` takes, resolved by pytest itself."""
+    from benchmarks.counts import select
+
+    assert select(REPO, "so-60335387 and fixed") == ["so-60335387-fixed-quick"]
+    picked = select(REPO, "so-60335387 or forum-84911")
+    assert "so-60335387-buggy-quick" in picked and "forum-84911-fixed-quick" in picked
+    assert select(REPO, "no-such-benchmark") == []
+    with pytest.raises(RuntimeError, match="-k 'so-60335387 and'"):
+        select(REPO, "so-60335387 and")
