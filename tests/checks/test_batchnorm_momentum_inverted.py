@@ -25,6 +25,8 @@ def images(n=2):
     return [(torch.randn(4, 1, 8, 8, generator=g), torch.randint(0, 3, (4,), generator=g)) for _ in range(n)]
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.parametrize("momentum, fires", [(0.99, True), (0.9, True), (0.999, True),
                                              (0.1, False), (0.01, False), (None, False), (1.0, False)])
 def test_batchnorm_momentum(momentum, fires):
@@ -37,6 +39,7 @@ def test_batchnorm_momentum(momentum, fires):
         assert finding.step == 0 and f"momentum={1 - momentum:.3g}" in finding.message
 
 
+@pytest.mark.silent
 def test_frozen_batchnorm_in_eval_mode_is_silent():
     """deeplab-pytorch's momentum=0.999 on batch norm kept in eval mode: the momentum is never used."""
     model = conv_bn(0.999)
@@ -50,6 +53,7 @@ def test_frozen_batchnorm_in_eval_mode_is_silent():
     assert not run(model, optimizer, images(), frozen_bn, ["batchnorm-momentum-inverted"]).findings
 
 
+@pytest.mark.silent
 def test_batchnorm_check_is_inactive_without_batchnorm():
     model = make_mlp()
     w = watch(model, torch.optim.SGD(model.parameters(), lr=0.1), checks=["batchnorm-momentum-inverted"]).start()

@@ -16,6 +16,7 @@ from tests.loops import batches, make_mlp
 pytestmark = pytest.mark.quick
 
 
+@pytest.mark.fires
 @pytest.mark.parametrize("clip, keep_grads", [("after", False)])
 def test_clip_after_step_fires_at_the_first_step(clip, keep_grads):
     model = make_mlp()
@@ -23,8 +24,10 @@ def test_clip_after_step_fires_at_the_first_step(clip, keep_grads):
     w = watch_one("clip-after-step", model, opt, lambda: clipping_loop(model, opt, batches(4), clip=clip, keep_grads=keep_grads))
     finding = w.fired("clip-after-step")
     assert finding is not None and finding.step == 0, w.findings
+    assert "clipping ran after optimizer.step()" in finding.message and "before optimizer.step()" in finding.message
 
 
+@pytest.mark.silent
 @pytest.mark.parametrize("clip, keep_grads", [("before", False), ("before", True), ("log", False), (None, False)])
 def test_clip_after_step_silent_on_correct_loops(clip, keep_grads):
     model = make_mlp()
@@ -33,6 +36,7 @@ def test_clip_after_step_silent_on_correct_loops(clip, keep_grads):
     assert not w.findings, w.findings
 
 
+@pytest.mark.silent
 def test_clipping_checks_silent_on_the_amp_recipe():
     """The AMP examples' order: scaler.scale(loss).backward(), unscale_, clip, scaler.step, update."""
     model = make_mlp()
@@ -43,6 +47,7 @@ def test_clipping_checks_silent_on_the_amp_recipe():
     assert not w.findings, w.findings
 
 
+@pytest.mark.silent
 def test_clip_after_step_silent_when_the_next_backward_adds_to_kept_gradients():
     """A GAN-style loop: the generator's backward reaches the discriminator's kept gradients."""
     model = make_mlp()

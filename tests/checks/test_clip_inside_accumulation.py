@@ -26,6 +26,7 @@ def accumulation_loop(model, optimizer, data, k, *, clip="once"):
         optimizer.step()
 
 
+@pytest.mark.fires
 def test_clip_inside_accumulation_fires_at_the_first_window():
     model = make_mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -33,8 +34,10 @@ def test_clip_inside_accumulation_fires_at_the_first_window():
                  accumulation_steps=4)
     finding = w.fired("clip-inside-accumulation")
     assert finding is not None and finding.step == 0, w.findings
+    assert "clipped after every micro-batch" in finding.message and "clip once" in finding.message
 
 
+@pytest.mark.silent
 @pytest.mark.parametrize("clip", ["once", None])
 def test_clip_inside_accumulation_silent_when_clipping_once(clip):
     model = make_mlp()

@@ -23,14 +23,17 @@ def _sgd(params):
         return torch.optim.SGD(params, lr=0.1)
 
 
+@pytest.mark.fires
 def test_duplicate_parameters_fires_at_step_zero():
     model = make_mlp()
     opt = _sgd(list(model.parameters()) + [model[2].weight])
     w = watch_one("duplicate-parameters", model, opt, lambda: clipping_loop(model, opt, batches(2), clip=None))
     finding = w.fired("duplicate-parameters")
     assert finding is not None and finding.step == 0 and "2.weight (x2)" in finding.message, w.findings
+    assert "2x the learning rate" in finding.message and "unique parameters" in finding.message
 
 
+@pytest.mark.silent
 def test_duplicate_parameters_silent_on_tied_weights_and_separate_groups():
     class Tied(nn.Module):
         def __init__(self):

@@ -25,6 +25,7 @@ def scheduled_loop(model, optimizer, scheduler, epochs, per_batch, data):
             scheduler.step()
 
 
+@pytest.mark.fires
 @pytest.mark.parametrize("make_scheduler, at_step", [
     (lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=3), 4),  # T_max in epochs
     (lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.5), 20),  # 0.5 ** 20 < 1e-6
@@ -37,8 +38,10 @@ def test_epoch_scheduler_per_batch_fires_past_the_horizon(make_scheduler, at_ste
                  scheduler=sched)
     finding = w.fired("epoch-scheduler-per-batch")
     assert finding is not None and finding.step == at_step and finding.severity == "warning", w.findings
+    assert "once per optimizer step" in finding.message and "once per epoch" in finding.message
 
 
+@pytest.mark.silent
 @pytest.mark.parametrize("make_scheduler, per_batch", [
     (lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=3 * 8), True),  # horizon in iterations
     (lambda o: torch.optim.lr_scheduler.MultiStepLR(o, milestones=[4, 8, 12, 16]), True),  # milestones in iterations

@@ -31,6 +31,8 @@ def train_epoch(model, optimizer, data, criterion=F.cross_entropy):
         optimizer.step()
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.parametrize("call_train", [True, False])
 def test_model_left_in_eval_mode(call_train):
     model = bn_dropout_net().eval()  # as from_pretrained returns it
@@ -45,6 +47,7 @@ def test_model_left_in_eval_mode(call_train):
         assert finding.step == 0 and finding.severity == "warning" and "model.train()" in finding.message
 
 
+@pytest.mark.fires
 def test_train_called_once_before_epochs_that_validate():
     """model.train() outside the epoch loop: epoch 2 trains in the eval mode validation left."""
     model = bn_dropout_net()
@@ -59,6 +62,7 @@ def test_train_called_once_before_epochs_that_validate():
     assert w.fired("eval-mode-in-training").step == 3
 
 
+@pytest.mark.silent
 def test_frozen_batch_norm_in_eval_inside_a_training_model_is_silent():
     """The frozen-BN fine-tuning recipe (mmdetection's norm_eval): BN in eval, the rest training."""
     model = bn_dropout_net()
@@ -71,6 +75,7 @@ def test_frozen_batch_norm_in_eval_inside_a_training_model_is_silent():
     assert w.fired("eval-mode-in-training") is None
 
 
+@pytest.mark.silent
 def test_adversarial_attack_in_eval_mode_then_training_forward_is_silent():
     model = bn_dropout_net()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -87,6 +92,7 @@ def test_adversarial_attack_in_eval_mode_then_training_forward_is_silent():
     assert w.fired("eval-mode-in-training") is None
 
 
+@pytest.mark.silent
 def test_transfer_learning_tutorial_phases_are_silent():
     """The tutorial's train_model: model.train() / model.eval() per phase, set_grad_enabled(phase == 'train')."""
     model = bn_dropout_net()
@@ -105,6 +111,7 @@ def test_transfer_learning_tutorial_phases_are_silent():
     assert w.fired("eval-mode-in-training") is None
 
 
+@pytest.mark.silent
 def test_model_without_dropout_or_batch_norm_is_inactive():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)).eval()

@@ -42,6 +42,7 @@ OPTIMIZERS = {
 }
 
 
+@pytest.mark.fires
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_frozen_parameter_updated_fires_when_a_zeroed_grad_lets_the_optimizer_move_it(name):
     w = _freeze_midway(OPTIMIZERS[name], set_to_none=False)
@@ -50,6 +51,7 @@ def test_frozen_parameter_updated_fires_when_a_zeroed_grad_lets_the_optimizer_mo
     assert "requires_grad=False" in finding.message and "set_to_none=True" in finding.message
 
 
+@pytest.mark.silent
 @pytest.mark.parametrize("name", OPTIMIZERS)
 @pytest.mark.parametrize("teacher_ema", [False, True], ids=["plain", "updated-by-hand-between-steps"])
 def test_frozen_parameter_updated_is_silent_when_the_grad_is_none(name, teacher_ema):
@@ -57,6 +59,7 @@ def test_frozen_parameter_updated_is_silent_when_the_grad_is_none(name, teacher_
     assert w.fired("frozen-parameter-updated") is None
 
 
+@pytest.mark.silent
 def test_frozen_parameter_updated_is_silent_for_a_plain_sgd_with_a_zeroed_grad():
     """Plain SGD moves nothing on a zero gradient: the frozen weights stay, and nothing is reported."""
     w = _freeze_midway(lambda p: torch.optim.SGD(p, lr=0.1), set_to_none=False)

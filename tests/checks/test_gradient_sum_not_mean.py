@@ -30,10 +30,15 @@ def _hand_averaged_loop(rank, world_size, divide):
                 if divide:
                     p.grad /= world_size
             optimizer.step()
-    return [(f.check, f.step, f.severity) for f in w.findings]
+    return [(f.check, f.step, f.severity, f.message) for f in w.findings]
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.parametrize("divide", [False, True], ids=["sum", "sum-then-divide"])
 def test_gradient_sum_not_mean_on_a_users_hand_averaged_loop(divide):
     per_rank = launch(_hand_averaged_loop, 2, (divide,))
-    assert per_rank == ([[]] * 2 if divide else [[("gradient-sum-not-mean", 0, "error")]] * 2)
+    expected = [[]] * 2 if divide else [[("gradient-sum-not-mean", 0, "error")]] * 2
+    assert [[f[:3] for f in rank] for rank in per_rank] == expected
+    for message in (f[3] for rank in per_rank for f in rank):
+        assert "sum of the 2 ranks' gradients" in message and "divide by dist.get_world_size()" in message

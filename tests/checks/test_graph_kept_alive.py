@@ -14,6 +14,7 @@ from tests.loops import batches, make_mlp, train
 pytestmark = pytest.mark.quick
 
 
+@pytest.mark.fires
 def test_graph_kept_alive_by_a_list_of_losses():
     model = make_mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -21,8 +22,10 @@ def test_graph_kept_alive_by_a_list_of_losses():
     with watch(model, optimizer) as w:
         train(model, optimizer, nn.CrossEntropyLoss(), batches(4), keep=kept)
     assert w.fired("graph-kept-alive").step == 3  # steps 0 and 1 still alive at step 3: the list grows
+    assert "still alive" in w.fired("graph-kept-alive").message and "loss.item()" in w.fired("graph-kept-alive").message
 
 
+@pytest.mark.silent
 def test_one_graph_kept_until_the_next_generator_step_is_not_a_leak():
     """A GAN that updates its generator every 4th step keeps that step's graph bound to its variables
     (PyTorch-GAN's WGAN-GP): one old graph, memory that does not grow."""
@@ -41,6 +44,7 @@ def test_one_graph_kept_until_the_next_generator_step_is_not_a_leak():
     assert held is not None and w.fired("graph-kept-alive") is None
 
 
+@pytest.mark.silent
 def test_detached_history_is_silent():
     model = make_mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

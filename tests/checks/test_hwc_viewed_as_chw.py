@@ -26,6 +26,8 @@ def conv_net() -> nn.Module:
     return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.parametrize("layout", ["reshape", "view-per-image", "permute", "permute-not-contiguous", "noise"])
 def test_hwc_images_viewed_as_chw(layout):
     hwc = smooth_hwc_images()
@@ -49,6 +51,7 @@ def test_hwc_images_viewed_as_chw(layout):
         assert finding.step == 0 and "permute" in finding.message
 
 
+@pytest.mark.silent
 def test_hwc_check_ignores_evaluation_and_grayscale():
     hwc = smooth_hwc_images()
     n, h, wd, c = hwc.shape

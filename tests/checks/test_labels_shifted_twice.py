@@ -20,13 +20,16 @@ def pre_shifted(ids):
     return labels
 
 
+@pytest.mark.fires
 @pytest.mark.parametrize("keyword", [False, True], ids=["positional", "input_ids="])
 def test_labels_shifted_twice_fires(keyword):
     w = causal_lm_loop(BigramLM(), nn.CrossEntropyLoss(), token_batches(), pre_shifted, keyword)
     assert w.fired("labels-shifted-twice").step == 0
     assert "2 positions ahead" in w.fired("labels-shifted-twice").message
+    assert "labels = input_ids" in w.fired("labels-shifted-twice").message
 
 
+@pytest.mark.silent
 def test_labels_once_and_word_language_model_are_silent():
     w = causal_lm_loop(BigramLM(), nn.CrossEntropyLoss(), token_batches(), lambda ids: ids.clone())
     assert w.fired("labels-shifted-twice") is None and w.fired("padding-in-loss") is None

@@ -19,6 +19,8 @@ def regression(n=4, size=8):
     return [(torch.randn(size, 6, generator=g), torch.randn(size, generator=g)) for _ in range(n)]
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.parametrize("squeeze", [True, False])
 def test_loss_shape_mismatch(squeeze):
     model = nn.Linear(6, 1)
@@ -36,3 +38,4 @@ def test_loss_shape_mismatch(squeeze):
     else:
         finding = w.fired("loss-shape-mismatch")
         assert finding.step == 0 and "(8, 1)" in finding.message and "(8, 8)" in finding.message
+        assert "squeeze or reshape" in finding.message

@@ -24,6 +24,8 @@ def _accumulating(model, optimizer, data, k, *, clear_inside):
                 optimizer.zero_grad()
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.parametrize("clear_inside", [True, False], ids=["zero_grad-in-micro-loop", "zero_grad-after-step"])
 def test_lost_accumulation_is_an_error_at_the_first_step(clear_inside):
     model = make_mlp()
@@ -33,5 +35,6 @@ def test_lost_accumulation_is_an_error_at_the_first_step(clear_inside):
     finding = w.fired("lost-gradient-accumulation")
     if clear_inside:
         assert finding.step == 0 and finding.severity == "error" and "1 backward pass" in finding.message
+        assert "zero_grad() once per step" in finding.message
     else:
         assert finding is None and w.errors == [], w.findings

@@ -15,12 +15,15 @@ def masked_padding(ids):
     return ids.masked_fill(ids == 0, -100)
 
 
+@pytest.mark.fires
 def test_padding_in_loss_fires_on_pad_labels():
     w = causal_lm_loop(BigramLM(), nn.CrossEntropyLoss(), token_batches(pad_from=3), lambda ids: ids.clone())
     assert w.fired("padding-in-loss").step == 0 and "padding id 0" in w.fired("padding-in-loss").message
+    assert "(ignore_index)" in w.fired("padding-in-loss").message
     assert w.fired("labels-shifted-twice") is None
 
 
+@pytest.mark.silent
 @pytest.mark.parametrize("how", ["labels=-100", "ignore_index=pad_id", "no padding"])
 def test_padding_masked_is_silent(how):
     if how == "labels=-100":

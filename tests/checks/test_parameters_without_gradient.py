@@ -26,6 +26,8 @@ class Checkpointed(nn.Module):
         return self.head(checkpoint(self.block, self.embed(x), use_reentrant=self.reentrant))
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.filterwarnings("ignore:None of the inputs have requires_grad")
 @pytest.mark.parametrize("reentrant", [True, False])
 def test_reentrant_checkpoint_behind_frozen_layers(reentrant):
@@ -41,6 +43,7 @@ def test_reentrant_checkpoint_behind_frozen_layers(reentrant):
         assert finding is None
 
 
+@pytest.mark.silent
 def test_frozen_backbone_with_head_optimizer_is_silent():
     """The transfer-learning tutorial: frozen backbone, the optimizer over the new head only."""
     model = make_mlp()
@@ -49,6 +52,7 @@ def test_frozen_backbone_with_head_optimizer_is_silent():
     assert not run(model, optimizer, batches(3), plain, ["parameters-without-gradient"]).findings
 
 
+@pytest.mark.silent
 def test_all_parameters_without_gradient_are_left_to_frozen_parameters():
     model = make_mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -61,6 +65,7 @@ def test_all_parameters_without_gradient_are_left_to_frozen_parameters():
     assert not run(model, optimizer, batches(2), cleared_before_step, ["parameters-without-gradient"]).findings
 
 
+@pytest.mark.fires
 def test_an_unused_pooler_is_a_warning_only():
     """Correct code leaves layers unused (BERT's pooler in token classification): warning, not error."""
     model = nn.ModuleDict({"body": make_mlp(), "pooler": nn.Linear(3, 3)})

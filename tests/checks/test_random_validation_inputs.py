@@ -54,6 +54,7 @@ def train_and_validate(val_augment, *, shuffle_val=False, criterion=None, epochs
     return w
 
 
+@pytest.mark.fires
 @pytest.mark.parametrize("how", ["noise", "flip"])
 def test_random_validation_transforms_fire_at_the_second_evaluation(how):
     finding = train_and_validate(how).fired("random-validation-inputs")
@@ -61,15 +62,18 @@ def test_random_validation_transforms_fire_at_the_second_evaluation(how):
     assert "deterministic transforms" in finding.message
 
 
+@pytest.mark.silent
 def test_deterministic_validation_is_silent():
     assert train_and_validate("none", epochs=3).fired("random-validation-inputs") is None
 
 
+@pytest.mark.silent
 def test_shuffled_validation_is_silent_even_when_augmented():
     """Different labels each evaluation: no evidence that the same batch came back."""
     assert train_and_validate("noise", shuffle_val=True, epochs=3).fired("random-validation-inputs") is None
 
 
+@pytest.mark.silent
 def test_random_validation_needs_a_criterion_module():
     w = train_and_validate("noise", criterion=F.cross_entropy)
     assert w.fired("random-validation-inputs") is None

@@ -27,15 +27,20 @@ def _user_loop(rank, world_size, bypass):
             out = model.module(x) if bypass else model(x)
             nn.functional.cross_entropy(out, y).backward()
             optimizer.step()
-    return [(f.check, f.step) for f in w.findings]
+    return [(f.check, f.step, f.message) for f in w.findings]
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.parametrize("bypass", [True, False], ids=["model.module(x)", "model(x)"])
 def test_rank_divergence_on_a_users_ddp_loop(bypass):
     per_rank = launch(_user_loop, 2, (bypass,))
-    assert per_rank == ([[("rank-divergence", 0)]] * 2 if bypass else [[]] * 2)
+    assert [[f[:2] for f in rank] for rank in per_rank] == ([[("rank-divergence", 0)]] * 2 if bypass else [[]] * 2)
+    for message in (f[2] for rank in per_rank for f in rank):
+        assert "differ across the 2 ranks" in message and "DistributedDataParallel wrapper" in message
 
 
+@pytest.mark.silent
 def test_the_check_is_off_outside_a_process_group():
     model = nn.Linear(3, 2)
     with watch(model, torch.optim.SGD(model.parameters(), lr=0.1), checks=[RankDivergence()]) as w:

@@ -31,11 +31,14 @@ def sequence_batches(batch=8, steps=5, time_major=False):
     return [(x.transpose(0, 1) if time_major else x, torch.randint(0, 3, (batch,), generator=g)) for _ in range(2)]
 
 
+@pytest.mark.fires
 def test_rnn_batch_first_mismatch_fires():
     w = classify(SeqClassifier(batch_first=False), nn.CrossEntropyLoss(), sequence_batches())
     assert w.fired("rnn-batch-first-mismatch").step == 0 and "(8, 5, 4)" in w.fired("rnn-batch-first-mismatch").message
+    assert "batch_first=True" in w.fired("rnn-batch-first-mismatch").message
 
 
+@pytest.mark.silent
 @pytest.mark.parametrize("model, data", [
     (lambda: SeqClassifier(batch_first=True), lambda: sequence_batches()),
     (lambda: SeqClassifier(batch_first=False, time_major=True), lambda: sequence_batches(time_major=True)),
@@ -45,6 +48,7 @@ def test_rnn_correct_layouts_are_silent(model, data):
     assert classify(model(), nn.CrossEntropyLoss(), data()).findings == []
 
 
+@pytest.mark.silent
 def test_time_major_regression_and_language_model_are_silent():
     lstm, head = nn.LSTM(4, 8), nn.Linear(8, 1)
     model = nn.ModuleDict({"lstm": lstm, "head": head})

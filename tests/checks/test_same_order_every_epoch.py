@@ -14,6 +14,8 @@ from bugcases.distributed import launch
 pytestmark = pytest.mark.quick
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.parametrize("shuffle", [True, False], ids=["shuffled", "same-order"])
 def test_same_order_every_epoch_on_images_with_blank_borders(shuffle):
     """Real digits share their blank first and last rows: a shuffled loop over them is not a replay
@@ -35,6 +37,9 @@ def test_same_order_every_epoch_on_images_with_blank_borders(shuffle):
                 optimizer.step()
     found = [(f.check, f.step) for f in w.findings if f.check == "same-order-every-epoch"]
     assert found == ([] if shuffle else [("same-order-every-epoch", 5)])
+    if not shuffle:
+        assert "replays the previous one's sample order" in w.fired("same-order-every-epoch").message
+        assert "pass shuffle=True" in w.fired("same-order-every-epoch").message
 
 
 def _sampler_loop(rank, world_size, set_epoch):
@@ -54,11 +59,16 @@ def _sampler_loop(rank, world_size, set_epoch):
                 optimizer.zero_grad()
                 nn.functional.cross_entropy(model(x), y).backward()
                 optimizer.step()
-    return [(f.check, f.step, f.severity) for f in w.findings]
+    return [(f.check, f.step, f.severity, f.message) for f in w.findings]
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.parametrize("set_epoch", [False, True], ids=["no-set_epoch", "set_epoch"])
 def test_same_order_every_epoch_on_a_users_ddp_loop(set_epoch):
     """4 batches per rank per epoch: the second epoch's second batch (step 5) shows the replay."""
     per_rank = launch(_sampler_loop, 2, (set_epoch,))
-    assert per_rank == ([[]] * 2 if set_epoch else [[("same-order-every-epoch", 5, "error")]] * 2)
+    expected = [[]] * 2 if set_epoch else [[("same-order-every-epoch", 5, "error")]] * 2
+    assert [[f[:3] for f in rank] for rank in per_rank] == expected
+    for message in (f[3] for rank in per_rank for f in rank):
+        assert "call sampler.set_epoch(epoch)" in message

@@ -15,6 +15,8 @@ from tests.loops import batches, make_mlp, train
 pytestmark = pytest.mark.quick
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.parametrize("early", [True, False])
 def test_scheduler_before_optimizer(early):
     model = make_mlp()
@@ -29,3 +31,7 @@ def test_scheduler_before_optimizer(early):
             if not early:
                 scheduler.step()
     assert (w.fired("scheduler-before-optimizer") is not None) == early
+    if early:
+        finding = w.fired("scheduler-before-optimizer")
+        assert finding.step == 0 and "before the first optimizer.step()" in finding.message
+        assert "call scheduler.step() after optimizer.step()" in finding.message

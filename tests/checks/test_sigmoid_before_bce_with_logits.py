@@ -27,6 +27,7 @@ def binary_loop(model, data, squash=None):
     return w
 
 
+@pytest.mark.fires
 @pytest.mark.parametrize("where", ["nn.Sigmoid in the model", "torch.sigmoid in the loop"])
 def test_sigmoid_before_bce_with_logits_fires(where):
     if where == "nn.Sigmoid in the model":
@@ -34,8 +35,11 @@ def test_sigmoid_before_bce_with_logits_fires(where):
     else:
         w = binary_loop(make_mlp(classes=1), batches(2), torch.sigmoid)
     assert w.fired("sigmoid-before-bce-with-logits").step == 0
+    assert "output of a sigmoid" in w.fired("sigmoid-before-bce-with-logits").message
+    assert "remove the sigmoid" in w.fired("sigmoid-before-bce-with-logits").message
 
 
+@pytest.mark.silent
 @pytest.mark.parametrize("squash", [None, lambda x: x.clamp(0, 1)], ids=["logits", "logits-in-[0,1]"])
 def test_logits_to_bce_with_logits_are_silent(squash):
     assert binary_loop(make_mlp(classes=1), batches(2), squash).findings == []

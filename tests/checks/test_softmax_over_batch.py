@@ -13,6 +13,7 @@ from tests.loops import batches, make_mlp
 pytestmark = pytest.mark.quick
 
 
+@pytest.mark.fires
 @pytest.mark.parametrize("criterion, head", [
     (nn.NLLLoss(), lambda s: F.log_softmax(s, 0)),
     (nn.CrossEntropyLoss(), lambda s: F.softmax(s, 0)),
@@ -23,6 +24,7 @@ def test_softmax_over_batch_fires(criterion, head):
     assert w.fired("softmax-before-cross-entropy") is None
 
 
+@pytest.mark.silent
 def test_softmax_over_classes_and_batch_of_one_are_silent():
     assert classify(make_mlp(), nn.NLLLoss(), batches(2), lambda s: F.log_softmax(s, 1)).findings == []
     assert classify(make_mlp(), nn.NLLLoss(), batches(2, size=1), lambda s: F.log_softmax(s, 1)).findings == []

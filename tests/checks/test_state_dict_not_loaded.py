@@ -13,6 +13,7 @@ from tests.loops import make_mlp
 pytestmark = pytest.mark.quick
 
 
+@pytest.mark.fires
 @pytest.mark.parametrize("prefix", ["module.", "model."])
 def test_prefixed_checkpoint_loads_nothing(prefix):
     net = make_mlp()
@@ -23,12 +24,14 @@ def test_prefixed_checkpoint_loads_nothing(prefix):
         assert_loaded(net.load_state_dict(checkpoint, strict=False), net)
 
 
+@pytest.mark.fires
 def test_plain_checkpoint_into_a_wrapped_model():
     wrapped = nn.DataParallel(make_mlp())
     load = check_loaded(wrapped.load_state_dict(make_mlp(1).state_dict(), strict=False), wrapped)
     assert not load.ok and load.renamed["module.0.weight"] == "0.weight"
 
 
+@pytest.mark.silent
 def test_full_and_deliberate_partial_loads_pass():
     net = make_mlp()
     assert assert_loaded(net.load_state_dict(make_mlp(1).state_dict(), strict=False), net).loaded == 4

@@ -13,6 +13,8 @@ from tests.loops import train
 pytestmark = pytest.mark.quick
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.parametrize("scaled", [True, False])
 def test_tiny_input_range(scaled):
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 6 * 6, 3))
@@ -21,3 +23,7 @@ def test_tiny_input_range(scaled):
     with watch(model, optimizer) as w:
         train(model, optimizer, nn.CrossEntropyLoss(), [(images / 255 if scaled else images, torch.zeros(4).long())])
     assert (w.fired("tiny-input-range") is not None) == scaled
+    if scaled:
+        finding = w.fired("tiny-input-range")
+        assert finding.step == 0 and "scaled twice" in finding.message
+        assert "remove the second division" in finding.message

@@ -14,6 +14,8 @@ from tests.loops import DropoutNet, batches, train
 pytestmark = pytest.mark.quick
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.parametrize("correct", [True, False], ids=["training=self.training", "default-training"])
 def test_functional_dropout_in_eval(correct):
     model = DropoutNet(correct)
@@ -26,8 +28,11 @@ def test_functional_dropout_in_eval(correct):
     assert (w.fired("train-mode-in-eval") is None) == correct
     if not correct:
         assert w.fired("train-mode-in-eval").step == 2 and "dropout(p=0.5" in w.fired("train-mode-in-eval").message
+        assert "training=self.training" in w.fired("train-mode-in-eval").message
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.parametrize("call_eval", [True, False])
 def test_evaluation_without_model_eval(call_eval):
     model = nn.Sequential(nn.Linear(6, 8), nn.Dropout(0.2), nn.Linear(8, 3))
@@ -39,3 +44,5 @@ def test_evaluation_without_model_eval(call_eval):
         with torch.no_grad():
             model(batches(1)[0][0])
     assert (w.fired("train-mode-in-eval") is None) == call_eval
+    if not call_eval:
+        assert "call model.eval() before evaluating" in w.fired("train-mode-in-eval").message

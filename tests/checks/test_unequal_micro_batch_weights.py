@@ -14,6 +14,8 @@ from tests.loops import batches, make_mlp
 pytestmark = pytest.mark.quick
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.parametrize("correct", [True, False], ids=["sum-over-window", "mean-over-k"])
 def test_unequal_micro_batches(correct):
     model = make_mlp()
@@ -30,8 +32,11 @@ def test_unequal_micro_batches(correct):
     assert (w.fired("unequal-micro-batch-weights") is None) == correct
     if not correct:
         assert w.fired("unequal-micro-batch-weights").step == 0
+        assert "a sample in one weighs" in w.fired("unequal-micro-batch-weights").message
+        assert "reduction='sum'" in w.fired("unequal-micro-batch-weights").message
 
 
+@pytest.mark.silent
 def test_equal_micro_batches_averaged_per_batch_are_silent():
     model = make_mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -46,6 +51,7 @@ def test_equal_micro_batches_averaged_per_batch_are_silent():
     w.assert_clean()
 
 
+@pytest.mark.silent
 def test_a_multi_task_sum_without_declared_accumulation_is_silent():
     """Two heads, one criterion, targets of different sizes, equal weights: intended, not accumulation."""
     model = make_mlp()

@@ -27,6 +27,8 @@ class Layers(nn.Module):
         return self.out(x)
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.parametrize("hold, fires", [
     (list, True), (tuple, True), (lambda ls: {"first": ls[0]}, True),
     (nn.ModuleList, False), (lambda ls: nn.ModuleDict({"first": ls[0]}), False),
@@ -39,6 +41,7 @@ def test_layers_in_plain_containers(hold, fires):
     assert (finding is not None) == fires
     if fires:
         assert finding.step == 0 and "hidden" in finding.message and "56 values" in finding.message
+        assert "nn.ModuleList/nn.ModuleDict" in finding.message
 
 
 class Scaled(nn.Module):
@@ -51,6 +54,8 @@ class Scaled(nn.Module):
         return self.linear(x.double()) * self.scale
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.parametrize("make, fires", [
     (lambda: nn.Parameter(torch.ones(3)).double(), True),
     (lambda: torch.ones(3, requires_grad=True), True),
@@ -65,6 +70,7 @@ def test_parameters_converted_or_never_wrapped(make, fires):
     assert (w.fired("unregistered-parameters") is not None) == fires
 
 
+@pytest.mark.silent
 def test_references_frozen_copies_and_cached_outputs_are_silent():
     """A list of layers registered elsewhere, a frozen teacher hidden in a list, an activation
     cached by an earlier forward, and list-held layers the optimizer was given explicitly."""
@@ -79,6 +85,7 @@ def test_references_frozen_copies_and_cached_outputs_are_silent():
     assert not run(model, optimizer, batches(2), plain, ["unregistered-parameters"]).findings
 
 
+@pytest.mark.silent
 def test_torchvision_resnet_is_silent():
     torchvision = pytest.importorskip("torchvision")
     model = torchvision.models.resnet18(num_classes=3)

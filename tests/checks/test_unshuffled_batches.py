@@ -22,6 +22,8 @@ def labelled(n_batches, size, classes, ordered):
     return [(x[i:i + size], labels[i:i + size]) for i in range(0, len(labels), size)]
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @pytest.mark.parametrize("ordered", [True, False], ids=["sorted", "shuffled"])
 def test_unshuffled_batches(ordered):
     model = make_mlp(classes=5)
@@ -33,6 +35,7 @@ def test_unshuffled_batches(ordered):
     assert (finding is None) != ordered
     if ordered:
         assert finding.step == 3
+        assert "sorted order" in finding.message and "shuffle=True" in finding.message
 
 
 def _sorted_or_shuffled(n, classes, shuffle, seed=0):
@@ -42,6 +45,7 @@ def _sorted_or_shuffled(n, classes, shuffle, seed=0):
     return torch.randn(n, 6, generator=g), y
 
 
+@pytest.mark.fires
 @pytest.mark.parametrize("batch_size, step", [(16, 3), (4, 11), (1, 47)])
 def test_unshuffled_small_batches_are_judged_over_more_batches(batch_size, step):
     x, y = _sorted_or_shuffled(96, 4, shuffle=False)
@@ -55,6 +59,7 @@ def test_unshuffled_small_batches_are_judged_over_more_batches(batch_size, step)
     assert w.fired("unshuffled-batches").step == step
 
 
+@pytest.mark.silent
 @pytest.mark.parametrize("seed", range(20))
 @pytest.mark.parametrize("batch_size", [1, 4])
 def test_shuffled_small_batches_with_few_classes_are_silent(seed, batch_size):

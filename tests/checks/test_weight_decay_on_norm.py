@@ -18,6 +18,7 @@ def _norm_model():
     return nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 8), nn.LayerNorm(8), nn.Linear(8, 3))
 
 
+@pytest.mark.fires
 def test_weight_decay_on_norm_warns_at_step_zero():
     model = _norm_model()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
@@ -25,8 +26,10 @@ def test_weight_decay_on_norm_warns_at_step_zero():
     finding = w.fired("weight-decay-on-norm")
     assert finding is not None and finding.step == 0 and finding.severity == "warning", w.findings
     assert "1.weight" in finding.message and "7 normalization" in finding.message
+    assert "weight_decay=0.0" in finding.message
 
 
+@pytest.mark.silent
 @pytest.mark.parametrize("make_optimizer", [
     lambda m: torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4),  # the ImageNet example
     lambda m: torch.optim.AdamW(m.parameters(), lr=1e-3),  # AdamW's default 0.01

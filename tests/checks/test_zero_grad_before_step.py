@@ -14,6 +14,7 @@ from tests.loops import batches, loop, make_mlp
 pytestmark = pytest.mark.quick
 
 
+@pytest.mark.fires
 @pytest.mark.parametrize("set_to_none", [True, False])
 def test_zero_grad_between_backward_and_step(set_to_none):
     model = make_mlp()
@@ -26,8 +27,10 @@ def test_zero_grad_between_backward_and_step(set_to_none):
 
     finding = run(model, optimizer, batches(3), cleared_before_step, ["zero-grad-before-step"]).fired("zero-grad-before-step")
     assert finding.step == 0 and ("None" if set_to_none else "zero") in finding.message
+    assert "before the backward pass" in finding.message
 
 
+@pytest.mark.silent
 @pytest.mark.parametrize("clear, at", [("optimizer", "start"), ("optimizer", "end"), ("optimizer-keep", "start"),
                                        ("model", "start"), ("none-assign", "end")])
 def test_correct_clearing_is_silent(clear, at):
@@ -38,6 +41,7 @@ def test_correct_clearing_is_silent(clear, at):
     assert not w.findings
 
 
+@pytest.mark.silent
 def test_accumulation_and_a_gan_discriminator_are_silent():
     model = make_mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
