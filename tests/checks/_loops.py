@@ -10,7 +10,6 @@ from torch.nn.utils import clip_grad_norm_
 
 from assertions import watch
 
-
 VOCAB = 12
 
 
