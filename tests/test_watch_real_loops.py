@@ -1,6 +1,6 @@
 """The watch on the patterns of loops people actually run: several losses into one step, two
-watched models sharing a loss, hand-written updates with no optimizer, lost accumulation,
-small unshuffled batches, loss modules and schedulers from outside torch, AMP and severity."""
+watched models sharing a loss, hand-written updates with no optimizer, loss modules
+and schedulers from outside torch, AMP and steps with a closure."""
 
 from __future__ import annotations
 
@@ -105,64 +105,6 @@ def test_watch_without_an_optimizer_catches_a_kept_graph():
     assert w.fired("graph-kept-alive").step == 3
 
 
-def _accumulating(model, optimizer, data, k, *, clear_inside):
-    for i, (x, y) in enumerate(data):
-        if clear_inside:
-            optimizer.zero_grad()
-        (F.cross_entropy(model(x), y) / k).backward()
-        if (i + 1) % k == 0 or i + 1 == len(data):
-            optimizer.step()
-            if not clear_inside:
-                optimizer.zero_grad()
-
-
-@pytest.mark.parametrize("clear_inside", [True, False], ids=["zero_grad-in-micro-loop", "zero_grad-after-step"])
-def test_lost_accumulation_is_an_error_at_the_first_step(clear_inside):
-    model = make_mlp()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    with watch(model, optimizer, accumulation_steps=4) as w:
-        _accumulating(model, optimizer, batches(10), 4, clear_inside=clear_inside)  # a short tail of 2
-    finding = w.fired("lost-gradient-accumulation")
-    if clear_inside:
-        assert finding.step == 0 and finding.severity == "error" and "1 backward pass" in finding.message
-    else:
-        assert finding is None and w.errors == [], w.findings
-
-
-def _sorted_or_shuffled(n, classes, shuffle, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % classes
-    y = y[torch.randperm(n, generator=g)] if shuffle else y.sort().values
-    return torch.randn(n, 6, generator=g), y
-
-
-@pytest.mark.parametrize("batch_size, step", [(16, 3), (4, 11), (1, 47)])
-def test_unshuffled_small_batches_are_judged_over_more_batches(batch_size, step):
-    x, y = _sorted_or_shuffled(96, 4, shuffle=False)
-    model, criterion = make_mlp(classes=4), nn.CrossEntropyLoss()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    with watch(model, optimizer, criterion=criterion) as w:
-        for i in range(0, 96, batch_size):
-            optimizer.zero_grad()
-            criterion(model(x[i:i + batch_size]), y[i:i + batch_size]).backward()
-            optimizer.step()
-    assert w.fired("unshuffled-batches").step == step
-
-
-@pytest.mark.parametrize("seed", range(20))
-@pytest.mark.parametrize("batch_size", [1, 4])
-def test_shuffled_small_batches_with_few_classes_are_silent(seed, batch_size):
-    x, y = _sorted_or_shuffled(64, 4, shuffle=True, seed=seed)
-    model, criterion = make_mlp(classes=4), nn.CrossEntropyLoss()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    with watch(model, optimizer, criterion=criterion, checks=["unshuffled-batches"]) as w:
-        for i in range(0, 64, batch_size):
-            optimizer.zero_grad()
-            criterion(model(x[i:i + batch_size]), y[i:i + batch_size]).backward()
-            optimizer.step()
-    assert w.findings == []
-
-
 class LabelSmoothingCrossEntropy(nn.Module):
     """timm/loss/cross_entropy.py's LabelSmoothingCrossEntropy, as written there (a loss module
     outside torch.nn)."""
@@ -249,24 +191,6 @@ def test_grad_scaler_loop_is_silent_and_unchanged():
     plain, _ = run(False)
     watched, w = run(True)
     assert watched == plain and w.step == 5 and w.errors == [], w.findings
-
-
-def test_frozen_backbone_in_train_mode_is_a_warning_that_says_when_it_matters():
-    """The transfer-learning tutorial's fixed feature extractor: deliberate, so not an error."""
-    model = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
-    for p in [*model[0].parameters(), *model[1].parameters()]:
-        p.requires_grad = False
-    optimizer = torch.optim.SGD(model[3].parameters(), lr=0.1, momentum=0.9)
-    with watch(model, optimizer) as w:
-        for x, y in batches(3):
-            optimizer.zero_grad()
-            F.cross_entropy(model(x), y).backward()
-            optimizer.step()
-    finding = w.fired("frozen-buffers-change")
-    assert finding.severity == "warning" and "matters when" in finding.message
-    w.assert_clean()
-    with pytest.raises(AssertionError, match="frozen-buffers-change"):
-        w.assert_clean(strict=True)
 
 
 @pytest.mark.parametrize("make_optimizer", [

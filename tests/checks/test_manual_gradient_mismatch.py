@@ -19,6 +19,7 @@ def _mse(x, y):
     return lambda w: ((w * x - y) ** 2).mean()
 
 
+@pytest.mark.fires
 def test_reads_the_threads_missing_one_over_n():
     x, y = np.array([1, 2, 3, 4.0]), np.array([2, 4, 6, 8.0])
     with pytest.raises(AssertionError, match=r"manual gradient is 4\.00x autograd's; N = 4: the 1/N of the mean is missing"):
@@ -26,6 +27,7 @@ def test_reads_the_threads_missing_one_over_n():
                                          [torch.tensor(0.0)], n=4)
 
 
+@pytest.mark.silent
 def test_matching_gradient_passes():
     x, y = np.array([1, 2, 3, 4.0]), np.array([2, 4, 6, 8.0])
     result = assert_gradient_matches_autograd(lambda w: np.dot(2 * x, float(w) * x - y) / 4, _mse(x, y),
@@ -33,6 +35,7 @@ def test_matching_gradient_passes():
     assert result.matches and abs(result.ratio - 1) < 1e-9
 
 
+@pytest.mark.fires
 @pytest.mark.parametrize("factor, reading", [(-1, "sign is flipped"), (2, "factor 2"), (0.25, "divided by N once too often")])
 def test_other_readings(factor, reading):
     x, y = np.array([1, 2, 3, 4.0]), np.array([3, 1, 6, 8.0])
@@ -40,6 +43,7 @@ def test_other_readings(factor, reading):
     assert not result.matches and reading in result.reading
 
 
+@pytest.mark.silent
 def test_several_parameters():
     x = torch.randn(5, 3, dtype=torch.float64)
     y = torch.randn(5, dtype=torch.float64)
@@ -51,6 +55,8 @@ def test_several_parameters():
 finite = st.floats(-100, 100, allow_nan=False, width=64)
 
 
+@pytest.mark.fires
+@pytest.mark.silent
 @given(st.integers(1, 64).flatmap(lambda n: st.tuples(arrays(np.float64, n, elements=finite),
                                                         arrays(np.float64, n, elements=finite))),
        st.floats(-5, 5, allow_nan=False))

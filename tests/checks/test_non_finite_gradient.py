@@ -1,0 +1,53 @@
+"""non-finite-gradient: a NaN or inf gradient is a finding at its step, never a crash (dense or
+sparse); silent on finite gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from assertions import watch
+from tests.loops import batches, make_mlp
+
+pytestmark = pytest.mark.quick
+VOCAB, FEATURES = 7, 4
+
+
+@pytest.mark.fires
+def test_non_finite_gradients_are_a_finding_not_a_crash():
+    model = make_mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = batches(1)[0]
+    with watch(model, optimizer) as w:
+        optimizer.zero_grad()
+        (model(x).sum() * float("nan")).backward()
+        optimizer.step()
+    assert w.fired("non-finite-gradient").step == 0
+    assert "holds NaN or inf" in w.fired("non-finite-gradient").message
+
+
+@pytest.mark.fires
+def test_non_finite_sparse_gradient_is_a_finding_not_a_fault():
+    """isfinite has no sparse kernel: the check reads a sparse gradient's values."""
+    embed = nn.Embedding(VOCAB, FEATURES, sparse=True)
+    optimizer = torch.optim.SGD(embed.parameters(), lr=0.1)
+    with watch(embed, optimizer) as w:
+        (embed(torch.tensor([1, 2])).sum() * float("inf")).backward()
+        optimizer.step()
+    assert [f.check for f in w.findings] == ["non-finite-gradient"], w.findings
+
+
+@pytest.mark.silent
+def test_huge_finite_gradients_are_silent():
+    """The loop of the NaN test above with a factor of 1e30 instead: gradients near 1e30 are
+    extreme but finite, and only non-finite ones are this check's bug."""
+    model = make_mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = batches(1)[0]
+    with watch(model, optimizer) as w:
+        optimizer.zero_grad()
+        (model(x).sum() * 1e30).backward()
+        optimizer.step()
+    assert max(p.grad.abs().max().item() for p in model.parameters()) > 1e25
+    assert w.fired("non-finite-gradient") is None
