@@ -320,7 +320,7 @@ def _unwrap(optimizer):
     LightningOptimizer): the wrapper's step calls the inner one's, whose hooks see every real step
     (and not the steps a wrapper skips, e.g. while accumulating)."""
     for _ in range(4):  # wrappers of wrappers, never a cycle
-        if optimizer is None or "_optimizer_step_pre_hooks" in vars(optimizer):
+        if optimizer is None or "_optimizer_step_pre_hooks" in getattr(optimizer, "__dict__", {}):
             return optimizer
         inner = getattr(optimizer, "optimizer", None) or getattr(optimizer, "_optimizer", None)
         if not isinstance(inner, torch.optim.Optimizer):
