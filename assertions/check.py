@@ -25,7 +25,8 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
-SEVERITIES = ("error", "warning")
+from assertions.finding import CHECK_SEVERITIES, unknown_severity
+
 
 # need -> (is it missing on this watch?, the reason a user reads when it is)
 NEEDS = {
@@ -68,8 +69,9 @@ class Check:
         problems = []
         if not cls.id or cls.id != cls.id.lower() or " " in cls.id:
             problems.append(f"id must be a lower-case, dash-separated name, got {cls.id!r}")
-        if cls.severity not in SEVERITIES:
-            problems.append(f"severity must be one of {SEVERITIES}, got {cls.severity!r}")
+        severity_problem = unknown_severity(cls.severity, CHECK_SEVERITIES)
+        if severity_problem:
+            problems.append(severity_problem)
         unknown = [n for n in cls.needs if n not in NEEDS]
         if unknown:
             problems.append(f"needs {unknown} unknown; known: {sorted(NEEDS)}")

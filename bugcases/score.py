@@ -81,9 +81,9 @@ def _case_row(detector, case, variant) -> dict:
     observable_at = _observable_at(case, variant) if getattr(detector, "reports_steps", True) else None
     row = _row(case.id, variant, "buggy" if variant in case.buggy else "fixed", obs, observable_at)
     row["fired"] = row["kind"] == "buggy" and obs.error is None and bool(obs.errors)
-    row["named"] = row["fired"] and any(f["check"] in case.naming_checks for f in obs.errors)
+    row["named"] = row["fired"] and any(f.check in case.naming_checks for f in obs.errors)
     row["named_any"] = row["kind"] == "buggy" and obs.error is None and any(
-        f["check"] in case.naming_checks for f in obs.findings)
+        f.check in case.naming_checks for f in obs.findings)
     row["has_check"] = bool(case.naming_checks)
     return row
 
@@ -123,9 +123,9 @@ def _append_journal(journal: Optional[Path], key: str, entry) -> None:
 
 
 def _summary(obs: Observation) -> dict:
-    first = min(obs.findings, key=lambda f: f["step"]) if obs.findings else None
+    first = min(obs.findings, key=lambda f: f.step) if obs.findings else None
     return {"error": obs.error, "errors": len(obs.errors), "warnings": len(obs.warnings),
-            "first": first, "seconds": round(obs.seconds, 4)}
+            "first": None if first is None else first.to_dict(), "seconds": round(obs.seconds, 4)}
 
 
 def _row(case_id, variant, kind, obs, observable_at) -> dict:
