@@ -18,6 +18,10 @@ SEVERITIES = ("error", "warning", "info")
 CHECK_SEVERITIES = ("error", "warning")  # what a check in assertions/checks may declare
 
 
+class FindingError(ValueError):
+    """A malformed finding (an unknown severity, a step that is no step, an unknown key): the one-line reason."""
+
+
 def unknown_severity(severity, allowed: tuple = SEVERITIES) -> Optional[str]:
     """The one-line problem with `severity` (None when it is one of `allowed`)."""
     if severity in allowed:
@@ -37,15 +41,15 @@ class Finding:
 
     def __post_init__(self) -> None:
         if not isinstance(self.check, str) or not self.check:
-            raise ValueError(f"a finding's check must be a non-empty string (the check id), got {self.check!r}")
+            raise FindingError(f"a finding's check must be a non-empty string (the check id), got {self.check!r}")
         if isinstance(self.step, bool) or not isinstance(self.step, int) or self.step < 0:
-            raise ValueError(f"finding {self.check}: step must be a whole number >= 0 "
+            raise FindingError(f"finding {self.check}: step must be a whole number >= 0 "
                              f"(the optimizer step it was seen at), got {self.step!r}")
         if not isinstance(self.message, str):
-            raise ValueError(f"finding {self.check}: message must be a string, got {type(self.message).__name__}")
+            raise FindingError(f"finding {self.check}: message must be a string, got {type(self.message).__name__}")
         problem = unknown_severity(self.severity)
         if problem:
-            raise ValueError(f"finding {self.check}: {problem}")
+            raise FindingError(f"finding {self.check}: {problem}")
 
     def to_dict(self) -> dict:
         """The JSON shape: {"check", "step", "message", "severity"}."""
@@ -56,13 +60,13 @@ class Finding:
         """A finding from its JSON dict. `message` and `severity` may be absent (result files written
         before every finding carried them: "" and "error"); an unknown key is an error."""
         if not isinstance(data, Mapping):
-            raise ValueError(f"a finding must be a dict with check and step, got {type(data).__name__}")
+            raise FindingError(f"a finding must be a dict with check and step, got {type(data).__name__}")
         names = [f.name for f in fields(cls)]
         unknown = sorted(set(data) - set(names))
         missing = [k for k in ("check", "step") if k not in data]
         if unknown or missing:
             what = f"unknown key(s) {unknown}" if unknown else f"no {' and no '.join(missing)}"
-            raise ValueError(f"finding {dict(data)!r} has {what}; a finding has keys {', '.join(names)}")
+            raise FindingError(f"finding {dict(data)!r} has {what}; a finding has keys {', '.join(names)}")
         return cls(**data)
 
     @classmethod

@@ -25,6 +25,7 @@ from typing import Optional
 
 from tqdm.auto import tqdm
 
+from assertions.finding import FindingError
 from bugcases.detectors import Observation, get_detector
 from bugcases.errors import BugcasesError
 from bugcases.registry import all_cases
@@ -59,21 +60,26 @@ def score_detector(detector, cases=None, loops=None, overhead_repeats: int = 3, 
     for kind, first, second in progress:
         key = _key(kind, first, second)
         progress.set_postfix_str(key, refresh=False)
-        if key in done:
-            entry = done[key]
-        elif kind == "case":
-            entry = _case_row(detector, first, second)
-        else:
-            obs = detector.on_loop(second)
-            # a loop whose upstream code has a known bug is no place for a false alarm
-            kind_of = "upstream-bug" if getattr(second, "UPSTREAM_FINDINGS", None) else "correct"
-            entry = None if obs is None else {"loop": first, "kind": kind_of, **_summary(obs)}
+        try:
+            entry = done[key] if key in done else _observe(detector, kind, first, second)
+        except FindingError as exc:
+            raise BugcasesError(f"detector {detector.name} reported a malformed finding on {key}: {exc}") from None
         if key not in done:
             _append_journal(journal, key, entry)
         if entry is not None:
             (rows if kind == "case" else corpus).append(entry)
     return {"detector": detector.name, "doc": detector.doc, "ours": bool(getattr(detector, "ours", False)), "rows": rows, "corpus": corpus,
             "overhead": _overhead(detector, loops, overhead_repeats), **_totals(rows, corpus)}
+
+
+def _observe(detector, kind: str, first, second) -> Optional[dict]:
+    """One unit's entry: a case variant's row, or a corpus loop's (None: the detector observes no loop)."""
+    if kind == "case":
+        return _case_row(detector, first, second)
+    obs = detector.on_loop(second)
+    # a loop whose upstream code has a known bug is no place for a false alarm
+    kind_of = "upstream-bug" if getattr(second, "UPSTREAM_FINDINGS", None) else "correct"
+    return None if obs is None else {"loop": first, "kind": kind_of, **_summary(obs)}
 
 
 def _case_row(detector, case, variant) -> dict:

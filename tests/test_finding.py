@@ -4,14 +4,17 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from assertions.check import Check
-from assertions.finding import Finding
-from bugcases.detectors import Observation
+from assertions.finding import Finding, FindingError
+from bugcases.config import RunConfig
+from bugcases.detectors import Attaching, Observation
 from bugcases.errors import BugcasesError
+from bugcases.loop import watched_run
 from bugcases.report import CaseReport
 from bugcases.results import load_result
-from bugcases.score import _summary
+from bugcases.score import _summary, score_detector
 
 # Written by `python -m bugcases run` at commit 1cd13c2, when findings were plain dicts (the
 # forum-linreg one has no severity: that case appended {"check", "step", "message"}). Its loss
@@ -98,3 +101,56 @@ def test_the_scoreboard_writes_the_first_finding_as_its_json_dict():
     assert summary["first"] == {"check": "early", "step": 1, "message": "e", "severity": "warning"}
     assert (summary["errors"], summary["warnings"]) == (1, 1)
     json.dumps(summary)
+
+
+class _MalformedReport:
+    """A watch-like object from outside whose finding has a severity no one defined."""
+
+    findings = [{"check": "toy", "step": 0, "severity": "critical"}]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+class _Malformed(Attaching):
+    name, doc = "malformed", "reports a finding with an unknown severity"
+
+    def make(self, model, optimizer=None, **options):
+        return _MalformedReport()
+
+
+class _OneLoop:
+    """A corpus loop's protocol on a tiny model: `run(watched)` trains one step inside the detector."""
+
+    def run(self, watched):
+        model = torch.nn.Linear(2, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        with watched(model, optimizer):
+            model(torch.ones(1, 2)).sum().backward()
+            optimizer.step()
+
+
+class _OneCase:
+    """A case's protocol on the same step, trained through the shared loop's `watched_run`."""
+
+    id = "toy-case"
+
+    def run(self, variant, config):
+        model = torch.nn.Linear(2, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        with watched_run(config, model, optimizer) as result:
+            model(torch.ones(1, 2)).sum().backward()
+            optimizer.step()
+        return result
+
+
+@pytest.mark.quick
+def test_a_detector_reporting_a_malformed_finding_is_an_error_not_a_detection():
+    with pytest.raises(FindingError, match="unknown severity 'critical'"):  # not "raised ...": no detection
+        _Malformed().on_case(_OneCase(), "buggy", RunConfig(lr=0.1, epochs=1, batch_size=1))
+    with pytest.raises(BugcasesError, match=r"^detector malformed reported a malformed finding on corpus/toy: "
+                                            r"finding toy: unknown severity 'critical'; use one of: "):
+        score_detector(_Malformed(), [], {"toy": _OneLoop()}, overhead_repeats=0)

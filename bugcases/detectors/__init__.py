@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional
 
-from assertions.finding import Finding
+from assertions.finding import Finding, FindingError
 from bugcases.errors import BugcasesError
 
 
@@ -82,6 +82,8 @@ class Attaching:
         with use_detector(self.make):
             try:
                 result = case.run(variant, config)
+            except FindingError:  # the detector's report is malformed: no detection, an error to fix
+                raise
             except Exception as exc:  # noqa: BLE001 - a detector that stops training has reported
                 return Observation([raised(exc)], seconds=time.perf_counter() - start)
         from assertions.checks import FUNCTION_CHECKS
