@@ -6,7 +6,8 @@
 """
 
 from assertions.checks import CHECKS
+from assertions.finding import Finding
 from assertions.gradients import assert_gradient_matches_autograd, compare_gradient
-from assertions.watch import Finding, Watch, watch
+from assertions.watch import Watch, watch
 
 __all__ = ["CHECKS", "Finding", "Watch", "watch", "compare_gradient", "assert_gradient_matches_autograd"]

@@ -26,7 +26,8 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
-SEVERITIES = ("error", "warning")
+from assertions.finding import CHECK_SEVERITIES, unknown_severity
+
 
 # need -> (is it missing on this watch?, the reason a user reads when it is)
 NEEDS = {
@@ -73,8 +74,9 @@ class Check:
         if not cls.invariant.strip():
             problems.append("invariant must state the property every correct loop keeps that this check reports "
                             "broken (one sentence)")
-        if cls.severity not in SEVERITIES:
-            problems.append(f"severity must be one of {SEVERITIES}, got {cls.severity!r}")
+        severity_problem = unknown_severity(cls.severity, CHECK_SEVERITIES)
+        if severity_problem:
+            problems.append(severity_problem)
         unknown = [n for n in cls.needs if n not in NEEDS]
         if unknown:
             problems.append(f"needs {unknown} unknown; known: {sorted(NEEDS)}")

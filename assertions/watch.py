@@ -11,7 +11,6 @@ here modifies a tensor: the loop computes exactly what it computes without the w
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Callable, Iterable, Optional, Sequence
 
 import torch
@@ -19,27 +18,10 @@ from torch import nn
 
 from assertions.check import listing
 from assertions.checks import default_checks, make_checks
+from assertions.finding import Finding
 from assertions.loss_calls import LossCalls
 
 INTERNAL_ERROR = "watch-internal-error"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One bug seen: a stable check id, the 0-based optimizer step it was first seen at, evidence,
-    and its severity: `error` (the loop computes something other than it means to) or `warning`
-    (a pattern that is a documented bug in some code and deliberate in other, correct code)."""
-
-    check: str
-    step: int
-    message: str
-    severity: str = "error"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def __str__(self) -> str:
-        return f"[{self.check}] {self.severity} at step {self.step}: {self.message}"
 
 
 class Watch:

@@ -138,9 +138,9 @@ def merge_ranks(per_rank: list):
     first: dict = {}
     for result in per_rank:
         for f in result.findings:
-            if f["check"] not in first or f["step"] < first[f["check"]]["step"]:
-                first[f["check"]] = f
-    merged.findings = sorted(first.values(), key=lambda f: f["step"])
+            if f.check not in first or f.step < first[f.check].step:
+                first[f.check] = f
+    merged.findings = sorted(first.values(), key=lambda f: f.step)
     merged.extra = {"world_size": len(per_rank), "ranks": [r.extra for r in per_rank]}
     if any(r.status != "ok" for r in per_rank):
         merged.status = next(r.status for r in per_rank if r.status != "ok")

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from assertions import watch
+from assertions.finding import Finding
 from bugcases.config import RunConfig
 from bugcases.results import Result
 from bugcases.runtime import resolve_device, seed_everything, synchronize
@@ -101,7 +102,7 @@ def watched_run(config: RunConfig, model: nn.Module, optimizer, **watch_options)
         result.step_seconds = [b - a for a, b in zip(step_ends, step_ends[1:])]
     if device.type == "cuda":
         result.peak_memory_bytes = torch.cuda.max_memory_allocated(device)
-    result.findings = [f.to_dict() if hasattr(f, "to_dict") else dict(f) for f in w.findings]
+    result.findings = [Finding.of(f) for f in w.findings]  # another detector's may be dicts
 
 
 def _warning_records(caught) -> list:

@@ -28,7 +28,7 @@ class CaseReport:
 
     def fired(self, variant: str) -> str:
         r = self.results[variant]
-        marks = [f"{f['check']} @ step {f['step']}" + (" (warning)" if f.get("severity") == "warning" else "")
+        marks = [f"{f.check} @ step {f.step}" + (" (warning)" if f.severity == "warning" else "")
                  for f in _first_findings(r)]
         return ", ".join(marks) or "none"
 
@@ -41,8 +41,8 @@ class CaseReport:
 def _first_findings(result) -> list:
     seen, out = set(), []
     for f in result.findings:
-        if f["check"] not in seen:
-            seen.add(f["check"])
+        if f.check not in seen:
+            seen.add(f.check)
             out.append(f)
     return out
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
 
+from assertions.finding import Finding
 from bugcases.errors import BugcasesError
 
 FORMAT = "bugcases-result/1"
@@ -30,7 +31,7 @@ class Result:
     step_seconds: list = field(default_factory=list)
     peak_memory_bytes: Optional[int] = None
     status: str = "ok"  # ok | diverged (non-finite loss) | oom
-    findings: list = field(default_factory=list)  # dicts: check, step, message
+    findings: list = field(default_factory=list)  # Finding (assertions.finding); in the JSON, its to_dict()
     warnings: list = field(default_factory=list)  # what PyTorch warned during training: category, message, count
     extra: dict = field(default_factory=dict)  # case-specific traces (e.g. w per iteration)
     case: str = ""
@@ -42,7 +43,7 @@ class Result:
         """check id -> first step it fired at."""
         first: dict = {}
         for f in self.findings:
-            first.setdefault(f["check"], f["step"])
+            first.setdefault(f.check, f.step)
         return first
 
     def stamp(self, case: str, variant: str, config: dict, device: str) -> "Result":
@@ -77,6 +78,10 @@ class Result:
         known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
         for key in HISTORY_KEYS:
             known[key] = [math.nan if v is None else v for v in known.get(key, [])]
+        try:
+            known["findings"] = [Finding.from_dict(f) for f in known.get("findings", [])]
+        except (TypeError, ValueError) as exc:
+            raise BugcasesError(f"{source}: {exc}; pass a file written by `python -m bugcases run`") from None
         return cls(**known)
 
 

@@ -25,6 +25,7 @@ from typing import Optional
 
 from tqdm.auto import tqdm
 
+from assertions.finding import FindingError
 from bugcases.detectors import Observation, get_detector
 from bugcases.errors import BugcasesError
 from bugcases.registry import all_cases
@@ -59,15 +60,10 @@ def score_detector(detector, cases=None, loops=None, overhead_repeats: int = 3, 
     for kind, first, second in progress:
         key = _key(kind, first, second)
         progress.set_postfix_str(key, refresh=False)
-        if key in done:
-            entry = done[key]
-        elif kind == "case":
-            entry = _case_row(detector, first, second)
-        else:
-            obs = detector.on_loop(second)
-            # a loop whose upstream code has a known bug is no place for a false alarm
-            kind_of = "upstream-bug" if getattr(second, "UPSTREAM_FINDINGS", None) else "correct"
-            entry = None if obs is None else {"loop": first, "kind": kind_of, **_summary(obs)}
+        try:
+            entry = done[key] if key in done else _observe(detector, kind, first, second)
+        except FindingError as exc:
+            raise BugcasesError(f"detector {detector.name} reported a malformed finding on {key}: {exc}") from None
         if key not in done:
             _append_journal(journal, key, entry)
         if entry is not None:
@@ -76,14 +72,24 @@ def score_detector(detector, cases=None, loops=None, overhead_repeats: int = 3, 
             "overhead": _overhead(detector, loops, overhead_repeats), **_totals(rows, corpus)}
 
 
+def _observe(detector, kind: str, first, second) -> Optional[dict]:
+    """One unit's entry: a case variant's row, or a corpus loop's (None: the detector observes no loop)."""
+    if kind == "case":
+        return _case_row(detector, first, second)
+    obs = detector.on_loop(second)
+    # a loop whose upstream code has a known bug is no place for a false alarm
+    kind_of = "upstream-bug" if getattr(second, "UPSTREAM_FINDINGS", None) else "correct"
+    return None if obs is None else {"loop": first, "kind": kind_of, **_summary(obs)}
+
+
 def _case_row(detector, case, variant) -> dict:
     obs = detector.on_case(case, variant, _detection_config(case))
     observable_at = _observable_at(case, variant) if getattr(detector, "reports_steps", True) else None
     row = _row(case.id, variant, "buggy" if variant in case.buggy else "fixed", obs, observable_at)
     row["fired"] = row["kind"] == "buggy" and obs.error is None and bool(obs.errors)
-    row["named"] = row["fired"] and any(f["check"] in case.naming_checks for f in obs.errors)
+    row["named"] = row["fired"] and any(f.check in case.naming_checks for f in obs.errors)
     row["named_any"] = row["kind"] == "buggy" and obs.error is None and any(
-        f["check"] in case.naming_checks for f in obs.findings)
+        f.check in case.naming_checks for f in obs.findings)
     row["has_check"] = bool(case.naming_checks)
     return row
 
@@ -123,9 +129,9 @@ def _append_journal(journal: Optional[Path], key: str, entry) -> None:
 
 
 def _summary(obs: Observation) -> dict:
-    first = min(obs.findings, key=lambda f: f["step"]) if obs.findings else None
+    first = min(obs.findings, key=lambda f: f.step) if obs.findings else None
     return {"error": obs.error, "errors": len(obs.errors), "warnings": len(obs.warnings),
-            "first": first, "seconds": round(obs.seconds, 4)}
+            "first": None if first is None else first.to_dict(), "seconds": round(obs.seconds, 4)}
 
 
 def _row(case_id, variant, kind, obs, observable_at) -> dict:

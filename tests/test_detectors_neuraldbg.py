@@ -39,9 +39,9 @@ def observed():
 def test_neuraldbg_runs_on_the_buggy_and_the_fixed_variant_and_reports_only_its_failure_types(observed):
     for obs in observed.values():
         assert obs.error is None, obs.error
-        assert all(f["check"].split(":")[0] in FAILURE_TYPES + ("causal_hypothesis",) and f["severity"] == "error"
+        assert all(f.check.split(":")[0] in FAILURE_TYPES + ("causal_hypothesis",) and f.severity == "error"
                    for f in obs.findings)
-        assert all(" detected at " in f["message"] for f in obs.findings)  # the Core edition's own description
+        assert all(" detected at " in f.message for f in obs.findings)  # the Core edition's own description
 
 
 @pytest.mark.quick
@@ -60,6 +60,6 @@ def test_neuraldbg_reports_a_nan_batch_and_a_diverging_loss_at_their_steps():
             optimizer.step()
     first = {}
     for f in w.findings:
-        first[f["check"]] = min(first.get(f["check"], f["step"]), f["step"])
+        first[f.check] = min(first.get(f.check, f.step), f.step)
     assert first["data_anomaly: nan_detected"] == 3  # the NaN batch, in the layer inputs its hooks see
     assert first["optimizer_instability: diverging"] == 3  # record_loss saw the NaN loss

@@ -29,16 +29,16 @@ def observed():
 def test_torch_audit_reports_the_missing_gradients_of_the_buggy_variant_as_an_error(observed):
     buggy = observed["buggy"]
     assert buggy.error is None, buggy.error
-    assert buggy.errors and all(f["check"].startswith("TA") for f in buggy.findings)
+    assert buggy.errors and all(f.check.startswith("TA") for f in buggy.findings)
     # its own rule and words: zero_grad() between backward() and step() leaves step() no gradient
-    assert any(f["check"] == "TA104 No Gradients Found" and "Did you forget" in f["message"] for f in buggy.errors)
+    assert any(f.check == "TA104 No Gradients Found" and "Did you forget" in f.message for f in buggy.errors)
 
 
 @pytest.mark.quick
 def test_torch_audit_raises_no_error_on_the_fixed_variant(observed):
     fixed = observed["fixed"]
     assert fixed.error is None and fixed.errors == []
-    assert {f["severity"] for f in fixed.findings} <= {"warning", "info"}  # its static hints (TA200, TA203)
+    assert {f.severity for f in fixed.findings} <= {"warning", "info"}  # its static hints (TA200, TA203)
 
 
 @pytest.mark.quick
@@ -55,4 +55,4 @@ def test_the_adapter_leaves_the_model_and_optimizer_unpatched():
         model(torch.ones(2, 3)).sum().backward()
         optimizer.step()
     assert (model.forward, optimizer.step) == before  # unpatch() put the original methods back
-    assert all(f["step"] in (0, 1) for f in w.findings)
+    assert all(f.step in (0, 1) for f in w.findings)

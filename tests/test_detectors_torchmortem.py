@@ -31,14 +31,14 @@ def test_torchmortem_sees_the_buggy_variants_weights_stand_still(observed):
     buggy = observed["buggy"]
     assert buggy.error is None, buggy.error
     # zero_grad() before step(): no layer learns, and torchmortem's weight-norm detector says so (a warning)
-    assert any(f["check"] == "Stagnant weight norms" and "may not be learning" in f["message"] for f in buggy.findings)
+    assert any(f.check == "Stagnant weight norms" and "may not be learning" in f.message for f in buggy.findings)
 
 
 @pytest.mark.quick
 def test_torchmortem_reports_no_error_on_the_fixed_variant(observed):
     fixed = observed["fixed"]
     assert fixed.error is None and fixed.errors == []
-    assert not any(f["check"] == "Stagnant weight norms" for f in fixed.findings)
+    assert not any(f.check == "Stagnant weight norms" for f in fixed.findings)
 
 
 @pytest.mark.quick

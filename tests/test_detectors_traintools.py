@@ -35,7 +35,7 @@ def observed():
 def test_traintools_reports_no_gradients_before_the_buggy_variants_step(observed):
     buggy = observed["buggy"]
     assert buggy.error is None, buggy.error
-    assert any(f["message"] == "no gradients found; call backward() before inspecting" and f["step"] == 0
+    assert any(f.message == "no gradients found; call backward() before inspecting" and f.step == 0
                for f in buggy.errors)
 
 
@@ -58,10 +58,10 @@ def test_batch_inspector_sees_the_loops_inputs_and_targets_with_the_loops_class_
             criterion(model(x), torch.tensor([0, 1, 2, 1, 0, 1, 2, 0])).backward()
             optimizer.step()
         assert w.batch_inspector.expected_num_classes == 3  # the README's 10, as the loop's criterion input has it
-    inputs = [f for f in w.findings if f["check"].startswith("BatchInspector: inputs has non-finite")]
-    assert [f["step"] for f in inputs] == [1] and inputs[0]["message"] == "inputs has non-finite values (nan=32, inf=0)"
-    assert any(f["check"].startswith("GradientHealthMonitor: ") and f["step"] == 1 for f in w.errors) if hasattr(w, "errors") \
-        else any(f["check"].startswith("GradientHealthMonitor: ") and f["step"] == 1 for f in w.findings)
+    inputs = [f for f in w.findings if f.check.startswith("BatchInspector: inputs has non-finite")]
+    assert [f.step for f in inputs] == [1] and inputs[0].message == "inputs has non-finite values (nan=32, inf=0)"
+    assert any(f.check.startswith("GradientHealthMonitor: ") and f.step == 1 for f in w.errors) if hasattr(w, "errors") \
+        else any(f.check.startswith("GradientHealthMonitor: ") and f.step == 1 for f in w.findings)
 
 
 def _loop(sparse_input: bool, raises: bool):
@@ -89,4 +89,4 @@ def test_a_run_that_raises_only_with_the_tool_attached_is_not_run_in_the_tools_w
     assert obs.findings == [] and obs.error.startswith("raises only with traintools attached: NotImplementedError: "
                                                        "Could not run 'aten::ne.Scalar'")
     mine = get_detector("traintools").on_loop(_loop(sparse_input=False, raises=True))  # raises without it too
-    assert mine.error is None and mine.findings[0]["check"] == "raised ValueError"
+    assert mine.error is None and mine.findings[0].check == "raised ValueError"

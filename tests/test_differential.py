@@ -23,16 +23,16 @@ from tests.case_runs import ReadRecorder, claim_runs, detection_run, find_claim
                          params("detect", "case", "variant", "check", "fires", "steps", "epochs", "data"))
 def test_check_on_variant(case_id, variant, check, fires, steps, epochs, data):
     result = detection_run(case_id, variant, steps, epochs, data)
-    finding = next((f for f in result.findings if f["check"] == check), None)
+    finding = next((f for f in result.findings if f.check == check), None)
     if fires:
         assert finding is not None, (
             f"{case_id} {variant}: expected {check} to fire within {steps} steps, "
-            f"found only {[f['check'] for f in result.findings] or 'no findings'}")
+            f"found only {[f.check for f in result.findings] or 'no findings'}")
         at_step = next(e.at_step for e in get_case(case_id).expects if e.check == check and variant in e.fires_on)
         if at_step is not None:
-            assert finding["step"] == at_step, (
+            assert finding.step == at_step, (
                 f"{case_id} {variant}: expected {check} at step {at_step}, "
-                f"found step {finding['step']}: {finding['message']}")
+                f"found step {finding.step}: {finding.message}")
     else:
         assert finding is None, f"{case_id} {variant}: expected {check} silent, found: {finding}"
 
@@ -45,7 +45,7 @@ def test_no_unexpected_check_fires(case_id, variant, steps, epochs, data):
     scheduled here: any finding there is a detection, which `score` counts)."""
     expected = {e.check for e in get_case(case_id).expects if variant in e.fires_on}
     result = detection_run(case_id, variant, steps, epochs, data)
-    unexpected = [f for f in result.findings if f["check"] not in expected]
+    unexpected = [f for f in result.findings if f.check not in expected]
     assert not unexpected, f"{case_id} {variant}: expected only {sorted(expected) or 'no checks'}, found {unexpected}"
 
 

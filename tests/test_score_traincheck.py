@@ -113,10 +113,10 @@ def test_a_real_violations_summary_maps_to_one_finding_per_violated_invariant():
     summary = json.loads((DATA / "violations_summary.json").read_text())
     found = tc.findings_from_summary(summary)
     assert len(found) == summary["distinct_invariants_violated"] == 20
-    assert [f["check"] for f in found] == [v["display_name"] for v in summary["violations"]]
-    assert {f["severity"] for f in found} == {"error"} and [f["step"] for f in found] == [0] * 20
-    assert "Optimizer.zero_grad() always occurs when Sequential.forward() is called" in {f["check"] for f in found}
-    assert found[0]["message"] == "DistinctArgumentRelation violated by 2 trace record(s)"
+    assert [f.check for f in found] == [v["display_name"] for v in summary["violations"]]
+    assert {f.severity for f in found} == {"error"} and [f.step for f in found] == [0] * 20
+    assert "Optimizer.zero_grad() always occurs when Sequential.forward() is called" in {f.check for f in found}
+    assert found[0].message == "DistinctArgumentRelation violated by 2 trace record(s)"
 
 
 @pytest.mark.quick
@@ -156,4 +156,4 @@ def test_traincheck_runs_on_one_case_and_reports_invariants_at_step_0():
     case = get_case(CHEAP_CASE)
     obs = tc.TrainCheck().on_case(case, "buggy", _detection_config(case))
     assert obs.error is None, obs.error
-    assert obs.findings and all(f["severity"] == "error" and f["step"] == 0 for f in obs.findings)
+    assert obs.findings and all(f.severity == "error" and f.step == 0 for f in obs.findings)

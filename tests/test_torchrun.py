@@ -51,7 +51,7 @@ def test_torchrun_three_ranks_writes_one_result_with_every_rank_and_the_claim_ho
         assert results[variant].config["world_size"] == 3 and len(results[variant].extra["ranks"]) == 3
     for claim in get_case(CASE).claims:
         claim.verify(results)
-    assert [f["check"] for f in results["buggy"].findings] == ["rank-divergence"]
+    assert [f.check for f in results["buggy"].findings] == ["rank-divergence"]
     assert not results["fixed"].findings
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from assertions.finding import Finding
 from assertions.gradients import CHECK, compare_gradient
 from bugcases.config import RunConfig
 from bugcases.registry import BugCase, Claim, Expect, Variant
@@ -45,7 +46,7 @@ def _numpy_run(gradient, config: RunConfig) -> Result:
         [torch.tensor(0.0)], n=len(X))
     trace.extra["gradient_check"] = {"ratio": comparison.ratio, "reading": comparison.reading}
     if not comparison.matches:
-        trace.findings.append({"check": CHECK, "step": 0, "message": comparison.reading})
+        trace.findings.append(Finding(CHECK, 0, comparison.reading))
     return _finish(trace)
 
 

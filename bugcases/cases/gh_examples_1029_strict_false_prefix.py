@@ -11,6 +11,7 @@ which then predicts (and fine-tunes) from its random initialization.
 from torch import nn, optim
 from torch.utils.data import DataLoader, TensorDataset
 
+from assertions.finding import Finding
 from assertions.state_loading import CHECK, check_loaded
 from bugcases import data
 from bugcases.config import RunConfig
@@ -72,7 +73,7 @@ def _train(load):
                                                      device))
                 result.validation_accuracy.append(evaluate(net, criterion, val_loader, device)[1])
         if not loaded.ok:
-            result.findings.insert(0, {"check": CHECK, "step": 0, "message": loaded.reading, "severity": "error"})
+            result.findings.insert(0, Finding(CHECK, 0, loaded.reading))
         _, result.extra["pretrained_accuracy"] = evaluate(lit, criterion, val_loader, device)
         result.extra["accuracy_after_load"] = accuracy_after_load
         result.extra["keys_loaded"] = loaded.loaded

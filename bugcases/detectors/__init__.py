@@ -13,7 +13,9 @@ A detector is one module here defining `DETECTOR`, an object with:
 
 Detectors that attach to a loop the way `assertions.watch` does subclass `Attaching`, which
 implements both from one `make(model, optimizer=None, **options)` returning an object with
-`start()`, `stop()` and `findings` (each with `check`, `step`, `severity`). The registry finds
+`start()`, `stop()` and `findings`. A finding is an `assertions.finding.Finding` (check, step,
+message, severity); a detector from outside may report dicts with those keys, or objects with
+those attributes, and `Observation` makes them Findings. The registry finds
 the modules by scanning, like the cases and the checks.
 
 A detector from outside this repository: an installed package registers it under the entry-point
@@ -32,30 +34,33 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional
 
+from assertions.finding import Finding, FindingError
 from bugcases.errors import BugcasesError
 
 
 @dataclass
 class Observation:
-    """What a detector reported on one run: findings (check, step, severity), or why it could not run."""
+    """What a detector reported on one run: its Findings, or why it could not run."""
 
-    findings: list = field(default_factory=list)  # dicts: check, step, severity, message
+    findings: list = field(default_factory=list)  # Finding; a dict or a finding-like object is made one
     error: Optional[str] = None  # the detector could not run here (not applicable, failed to start)
     seconds: float = 0.0
 
+    def __post_init__(self) -> None:
+        self.findings = [Finding.of(f) for f in self.findings]
+
     @property
     def errors(self) -> list:
-        return [f for f in self.findings if f.get("severity", "error") == "error"]
+        return [f for f in self.findings if f.severity == "error"]
 
     @property
     def warnings(self) -> list:
-        return [f for f in self.findings if f.get("severity") == "warning"]
+        return [f for f in self.findings if f.severity == "warning"]
 
 
-def as_finding(f) -> dict:
-    get = f.get if isinstance(f, dict) else lambda k, d=None: getattr(f, k, d)
-    return {"check": get("check"), "step": get("step", 0), "severity": get("severity", "error"),
-            "message": str(get("message", ""))[:300]}
+def raised(exc: BaseException) -> Finding:
+    """A run that raised with the detector attached: the detector stopped training, so it reported."""
+    return Finding(f"raised {type(exc).__name__}", 0, str(exc).splitlines()[0] if str(exc) else "")
 
 
 class Attaching:
@@ -77,13 +82,13 @@ class Attaching:
         with use_detector(self.make):
             try:
                 result = case.run(variant, config)
+            except FindingError:  # the detector's report is malformed: no detection, an error to fix
+                raise
             except Exception as exc:  # noqa: BLE001 - a detector that stops training has reported
-                return Observation([{"check": f"raised {type(exc).__name__}", "step": 0, "severity": "error",
-                                     "message": str(exc).splitlines()[0] if str(exc) else ""}],
-                                   seconds=time.perf_counter() - start)
+                return Observation([raised(exc)], seconds=time.perf_counter() - start)
         from assertions.checks import FUNCTION_CHECKS
 
-        found = [as_finding(f) for f in result.findings if self.ours or f["check"] not in FUNCTION_CHECKS]
+        found = [f for f in result.findings if self.ours or f.check not in FUNCTION_CHECKS]
         return Observation(found, seconds=time.perf_counter() - start)
 
     def on_loop(self, loop) -> Observation:
@@ -97,10 +102,8 @@ class Attaching:
         try:
             loop.run(watched)
         except Exception as exc:  # noqa: BLE001
-            return Observation([{"check": f"raised {type(exc).__name__}", "step": 0, "severity": "error",
-                                 "message": str(exc).splitlines()[0] if str(exc) else ""}],
-                               seconds=time.perf_counter() - start)
-        return Observation([as_finding(f) for w in made for f in w.findings], seconds=time.perf_counter() - start)
+            return Observation([raised(exc)], seconds=time.perf_counter() - start)
+        return Observation([f for w in made for f in w.findings], seconds=time.perf_counter() - start)
 
 
 ENTRY_POINT_GROUP = "bugcases.detectors"

@@ -154,8 +154,8 @@ class ToolAttaching(Attaching):
 
     def _broke(self, obs: Observation) -> str:
         f = obs.findings[0]
-        return f"raises only with {self.name} attached: {f['check'][len('raised '):]}: {f['message']}"[:300]
+        return f"raises only with {self.name} attached: {f.check[len('raised '):]}: {f.message}"[:300]
 
 
 def _raised(obs: Observation) -> bool:
-    return obs.error is None and len(obs.findings) == 1 and str(obs.findings[0]["check"]).startswith("raised ")
+    return obs.error is None and len(obs.findings) == 1 and obs.findings[0].check.startswith("raised ")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from assertions.finding import Finding
 from bugcases.detectors import Attaching
 
 
@@ -35,7 +36,8 @@ class _AnomalyWatch:
             for p in group["params"]:
                 for what, t in (("gradient", p.grad), ("parameter", p)):
                     if t is not None and not bool(torch.isfinite(t).all()):
-                        self.findings.append({"check": f"non-finite {what}", "step": self.step, "severity": "error"})
+                        self.findings.append(Finding(f"non-finite {what}", self.step,
+                                                     f"a {what} holds NaN or inf before optimizer step {self.step}"))
                         return
 
     def _after_step(self, optimizer, args, kwargs) -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+from assertions.finding import Finding
 from bugcases.detectors._hooked import HookedRun, ToolAttaching
 
 INSTALL = "pip install neuraldbg==1.3.2"
@@ -51,9 +52,8 @@ def findings_from_hypotheses(by_type) -> list:
                 continue
             seen.add(key)
             state = getattr(event, "to_state", None)
-            found.append({"check": f"{failure_type}: {state}" if state is not None else failure_type,
-                          "step": int(getattr(event, "step", 0) or 0), "severity": "error",
-                          "message": str(h.description)[:300]})
+            found.append(Finding(f"{failure_type}: {state}" if state is not None else failure_type,
+                                 int(getattr(event, "step", 0) or 0), str(h.description)[:300]))
     return found
 
 

@@ -23,6 +23,7 @@ auditor's step (optimizer steps; static and init findings at 0), message = torch
 
 from __future__ import annotations
 
+from assertions.finding import Finding
 from bugcases.detectors._hooked import ToolAttaching
 
 INSTALL = "pip install torch-audit==0.3.0"
@@ -37,9 +38,8 @@ def findings_from_result(result) -> list:
             continue
         level = getattr(f.severity, "value", str(f.severity))
         rule = result.rules.get(f.rule_id)
-        found.append({"check": f"{f.rule_id} {rule.title}" if rule is not None else f.rule_id,
-                      "step": int(f.step or 0), "severity": LEVELS.get(level, "error"),
-                      "message": str(f.message)[:300]})
+        found.append(Finding(f"{f.rule_id} {rule.title}" if rule is not None else f.rule_id,
+                             int(f.step or 0), str(f.message)[:300], LEVELS.get(level, "error")))
     return found
 
 

@@ -28,6 +28,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from assertions.finding import Finding
 from bugcases.detectors._hooked import HookedRun, ToolAttaching
 
 INSTALL = "pip install torchmortem==0.1.1"
@@ -39,9 +40,9 @@ def findings_from_report(report: dict) -> list:
     found = []
     for f in report.get("findings", []):
         start = (f.get("step_range") or [0])[0]
-        found.append({"check": f.get("title") or f.get("detector", "?"), "step": int(start or 0),
-                      "severity": LEVELS.get(str(f.get("severity", "")).lower(), "error"),
-                      "message": str(f.get("summary", ""))[:300]})
+        found.append(Finding(f.get("title") or f.get("detector", "?"), int(start or 0),
+                             str(f.get("summary", ""))[:300],
+                             LEVELS.get(str(f.get("severity", "")).lower(), "error")))
     return found
 
 

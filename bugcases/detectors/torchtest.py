@@ -12,6 +12,7 @@ import time
 
 from torch.utils.data import DataLoader
 
+from assertions.finding import Finding
 from bugcases.detectors import Observation
 from bugcases.runtime import seed_everything
 
@@ -37,8 +38,7 @@ class TorchTest:
                                  test_nan_vals=True, test_inf_vals=True)
             findings = []
         except Exception as exc:  # noqa: BLE001 - its assertions are its findings
-            findings = [{"check": type(exc).__name__, "step": 0, "severity": "error",
-                         "message": str(exc).splitlines()[0][:300] if str(exc) else ""}]
+            findings = [Finding(type(exc).__name__, 0, str(exc).splitlines()[0][:300] if str(exc) else "")]
         return Observation(findings, seconds=time.perf_counter() - start)
 
     def on_loop(self, loop):

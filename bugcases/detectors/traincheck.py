@@ -59,6 +59,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from assertions.finding import Finding
 from bugcases.detectors import Observation
 
 NOT_INSTALLED = 'not installed: pip install ".[score]"'
@@ -156,10 +157,9 @@ def installed() -> bool:
 
 def findings_from_summary(summary: dict) -> list:
     """The checker's violations_summary.json as findings, one per violated invariant."""
-    return [{"check": v.get("display_name") or v.get("relation_type", "invariant"),
-             "step": v["first_step"] if isinstance(v.get("first_step"), int) else 0,
-             "severity": "error",
-             "message": f"{v.get('relation_type', '?')} violated by {v.get('occurrences', 1)} trace record(s)"}
+    return [Finding(v.get("display_name") or v.get("relation_type", "invariant"),
+                    v["first_step"] if isinstance(v.get("first_step"), int) else 0,
+                    f"{v.get('relation_type', '?')} violated by {v.get('occurrences', 1)} trace record(s)")
             for v in summary.get("violations", [])]
 
 

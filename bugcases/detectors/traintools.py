@@ -35,6 +35,7 @@ import re
 import torch
 from torch import nn
 
+from assertions.finding import Finding
 from bugcases.detectors._hooked import HookedRun, ToolAttaching
 
 INSTALL = "pip install traintools==0.6.2"
@@ -85,8 +86,7 @@ class _Traintools(HookedRun):
             check = f"{diagnostic}: {_NUMBER.sub('#', warning)}"
             if check not in self._seen:
                 self._seen.add(check)
-                self.findings.append({"check": check, "step": self.step, "severity": "error",
-                                      "message": str(warning)[:300]})
+                self.findings.append(Finding(check, self.step, str(warning)[:300]))
 
 
 class Traintools(ToolAttaching):
