@@ -11,6 +11,9 @@ above 0 moves. Two ways a loop breaks it silently, both from the storage precisi
   to `p`, so it never trains (LayerNorm weights at 1.0 under Adam in bfloat16,
   unslothai/unsloth-zoo#680). Reported when a 16-bit parameter got a non-zero gradient at 3
   steps and not one of its values changed; keep such parameters (or a master copy) in float32.
+  An error under optimizers that divide by the gradient's running size (those with an `eps`:
+  Adam, AdamW, RMSprop, Adagrad, ...), whose update stays about lr and is lost at every step; a
+  warning under SGD, whose update scales with a gradient that may grow later.
 
 Read inside the first 8 optimizer steps only: one fused max-norm of the parameters and gradients
 before and after each step, and a float64 sum and norm of each 16-bit parameter with a gradient
@@ -85,12 +88,20 @@ class UpdateNotApplied(Check):
                     self.moved.add(id(p))
         stuck = [p for p in self.w.optimized if self.lost.get(id(p), 0) >= LOST_STEPS and id(p) not in self.moved]
         if stuck:
+            ids = {id(p) for p in stuck}
+            normalized = all("eps" in g for g in self.w.optimizer.param_groups if any(id(p) in ids for p in g["params"]))
+            dtype = str(stuck[0].dtype).replace("torch.", "")
             self.w.report(self.id, step, (
                 f"expected a parameter with a non-zero gradient to move at a step with lr > 0; "
-                f"{len(stuck)} {str(stuck[0].dtype).replace('torch.', '')} parameter(s) got non-zero gradients at {LOST_STEPS} steps and "
+                f"{len(stuck)} {dtype} parameter(s) got non-zero gradients at {LOST_STEPS} steps and "
                 f"not one of their values changed: {self.w.names_of(stuck)}. Each update is below half the "
-                f"{str(stuck[0].dtype).replace('torch.', '')} spacing at their values and rounds away: keep them "
-                "(or a master copy the optimizer updates) in float32"))
+                f"{dtype} spacing at their values and rounds away"
+                + (f" ({type(self.w.optimizer).__name__} divides by the gradient's running size, so its "
+                   "updates stay about lr and are lost at every step)" if normalized else
+                   f" (a {type(self.w.optimizer).__name__} update scales with the gradient, which may grow: "
+                   "if they stay put later on too, this is the bug)")
+                + ": keep them (or a master copy the optimizer updates) in float32"),
+                severity="error" if normalized else "warning")
 
 
 def _lr(group) -> float:

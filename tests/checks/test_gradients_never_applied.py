@@ -76,8 +76,8 @@ def test_silent_on_a_gan_that_steps_each_optimizer(detach):
 def test_silent_on_gradient_accumulation(declared):
     model = make_mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    with watch(model, optimizer, accumulation_steps=8 if declared else 1) as w:
-        loop(model, optimizer, batches(16), every=8, step_every=8)
+    with watch(model, optimizer, accumulation_steps=4 if declared else 1) as w:
+        loop(model, optimizer, batches(8), every=4, step_every=4)
     assert w.findings == []
 
 

@@ -1,6 +1,6 @@
 """update-not-applied: fires when a step on finite gradients makes parameters NaN (Adam in float16
 with eps=1e-8, which is 0 there) or when a 16-bit parameter with non-zero gradients never moves
-(a bfloat16 LayerNorm weight at 1.0 under Adam); silent on float32, on 16-bit parameters that do
+(a bfloat16 LayerNorm weight at 1.0 under Adam: an error; under SGD a warning); silent on float32, on 16-bit parameters that do
 move, on eps=1e-4 in float16, on lr=0 (warmup) and on parameters without gradient."""
 
 from __future__ import annotations
@@ -92,7 +92,16 @@ def test_silent_at_lr_zero():
     assert run(net, torch.optim.AdamW(net.parameters(), lr=0.0), dtype=torch.bfloat16).findings == []
 
 
+def test_only_a_warning_under_sgd():
+    """SGD's update scales with the gradient: rounded away at first, it may move later."""
+    net = make_net(torch.bfloat16)
+    w = run(net, torch.optim.SGD(net.parameters(), lr=1e-3), dtype=torch.bfloat16)
+    f = w.fired(CHECK)
+    assert f is not None and f.severity == "warning" and "may grow" in f.message and w.errors == []
+
+
 def test_message_says_why_and_what_to_do():
     net = make_net(torch.bfloat16)
     f = run(net, torch.optim.AdamW(net.parameters(), lr=1e-3), dtype=torch.bfloat16).fired(CHECK)
     assert "bfloat16" in f.message and "rounds away" in f.message and "float32" in f.message
+    assert "AdamW divides by the gradient's running size" in f.message
