@@ -36,6 +36,7 @@ FUNCTIONS = {
     F.l1_loss: "l1_loss",
     F.smooth_l1_loss: "smooth_l1_loss",
     F.huber_loss: "huber_loss",
+    F.ctc_loss: "ctc_loss",
 }
 
 

@@ -111,7 +111,7 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.01, epochs=50, batch_size=128, train_samples=40, val_samples=8192,
                          device="cuda", tier="gpu"),
     },
-    names=(),
+    names=("gradients-never-applied",),
     claims=(
         Claim("buggy trains on nothing", ("buggy", "fixed"), _trains_on_nothing,
               measures=("extra.optimizer_steps", "extra.parameter_change", "validation_loss"), tiers=("slow", "gpu")),

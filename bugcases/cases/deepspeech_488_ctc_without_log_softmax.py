@@ -155,7 +155,7 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.01, epochs=20, batch_size=64, train_samples=16384, val_samples=2048,
                          device="cuda", tier="gpu"),
     },
-    names=(),
+    names=("loss-input-domain",),
     claims=(Claim("negative loss, no transcription", ("buggy", "fixed"), _negative_loss_no_learning,
                   measures=("train_loss", "extra.character_error_rate"), tiers=("slow", "gpu")),),
 )

@@ -149,5 +149,5 @@ CASE = BugCase(
               measures=("extra.d_parameter_change", "extra.g_optimizer_steps", "extra.iterations"),
               sources=("synthetic",), digits_note=NOTE, tiers=("slow", "gpu")),
     ),
-    names=(),
+    names=("gradients-never-applied",),
 )

@@ -123,7 +123,7 @@ CASE = BugCase(
         "gpu": RunConfig(lr=3e-3, epochs=5, batch_size=128, train_samples=16384, val_samples=4096,
                          device="cuda", tier="gpu"),
     },
-    names=(),
+    names=("update-not-applied",),
     claims=(Claim("buggy's weights turn NaN at once", ("buggy", "fixed"), _weights_turn_nan,
                   measures=("extra.first_nonfinite_step", "extra.nonfinite_weight_fraction", "validation_accuracy"), tiers=("slow", "gpu")),),
 )

@@ -185,7 +185,7 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.01, epochs=20, batch_size=64, train_samples=16384, val_samples=2048,
                          device="cuda", tier="gpu"),
     },
-    names=(),
+    names=("loss-input-domain",),
     claims=(Claim("buggy cannot transcribe", ("buggy", "fixed"), _cannot_transcribe,
                   measures=("extra.character_error_rate", "extra.zeroed_utterances"), tiers=("slow", "gpu")),),
 )

@@ -129,7 +129,7 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.01, epochs=5, batch_size=32, train_samples=8192, val_samples=1024,
                          device="cuda", tier="gpu"),
     },
-    names=(),
+    names=("loss-input-domain",),
     claims=(Claim("buggy's loss runs negative and it marks everything foreground", ("buggy", "fixed"),
                   _negative_loss_all_foreground,
                   measures=("train_loss", "extra.background_marked_foreground", "extra.foreground_iou"), tiers=("slow", "gpu")),),

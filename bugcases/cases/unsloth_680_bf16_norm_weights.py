@@ -127,7 +127,7 @@ CASE = BugCase(
         "gpu": RunConfig(lr=1e-3, epochs=5, batch_size=128, train_samples=16384, val_samples=4096,
                          device="cuda", tier="gpu"),
     },
-    names=(),
+    names=("update-not-applied",),
     claims=(Claim("buggy's norm weights never leave 1.0", ("buggy", "fixed"), _norm_weights_stuck,
                   measures=("extra.norm_weights_moved", "extra.norm_weight_max_change",
                             "extra.linear_weights_moved"), tiers=("slow", "gpu")),),
