@@ -39,6 +39,7 @@ def gan_loop(d_steps_with, iterations=4, detach=True):
     return w
 
 
+@pytest.mark.fires
 def test_fires_when_the_watched_optimizer_never_steps():
     w = gan_loop(lambda g_opt, d_opt: g_opt)
     f = w.fired(CHECK)
@@ -46,6 +47,7 @@ def test_fires_when_the_watched_optimizer_never_steps():
     assert "8 backward passes" in f.message and "no optimizer step ran" in f.message
 
 
+@pytest.mark.fires
 def test_fires_during_the_run_after_many_backward_passes(monkeypatch):
     monkeypatch.setattr(gradients_never_applied, "PASSES", 16)  # 256 in use: the count, not the number, is tested
     model = make_mlp()
@@ -58,6 +60,7 @@ def test_fires_during_the_run_after_many_backward_passes(monkeypatch):
         assert w.fired(CHECK) is not None  # before the watch stops
 
 
+@pytest.mark.fires
 def test_fires_when_no_batch_ever_comes():
     model = make_mlp()
     optimizer = torch.optim.AdamW(model.parameters())
@@ -67,11 +70,13 @@ def test_fires_when_no_batch_ever_comes():
     assert f is not None and "drop_last=True" in f.message and "no backward pass" in f.message
 
 
+@pytest.mark.silent
 @pytest.mark.parametrize("detach", [True, False])
 def test_silent_on_a_gan_that_steps_each_optimizer(detach):
     assert gan_loop(lambda g_opt, d_opt: d_opt, detach=detach).findings == []
 
 
+@pytest.mark.silent
 @pytest.mark.parametrize("declared", [True, False])
 def test_silent_on_gradient_accumulation(declared):
     model = make_mlp()
@@ -81,6 +86,7 @@ def test_silent_on_gradient_accumulation(declared):
     assert w.findings == []
 
 
+@pytest.mark.silent
 def test_silent_on_a_plain_loop_and_stops_listening():
     model = make_mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -76,6 +76,7 @@ def distill_loop(student_input, reduction="batchmean"):
     return w
 
 
+@pytest.mark.fires
 @pytest.mark.parametrize("criterion", [nn.CTCLoss(zero_infinity=True), None], ids=["module", "functional"])
 def test_fires_on_probabilities_into_ctc(criterion):
     f = ctc_loop(lambda s: s.softmax(-1), criterion).fired(CHECK)
@@ -83,22 +84,26 @@ def test_fires_on_probabilities_into_ctc(criterion):
     assert "log_softmax" in f.message and "probabilities" in f.message
 
 
+@pytest.mark.fires
 def test_fires_on_raw_scores_into_ctc():
     f = ctc_loop(lambda s: s * 3, nn.CTCLoss()).fired(CHECK)
     assert f is not None and f.step == 0 and "not normalized" in f.message
 
 
+@pytest.mark.fires
 def test_fires_on_ctc_targets_longer_than_their_inputs():
     f = ctc_loop(lambda s: s.log_softmax(-1), nn.CTCLoss(zero_infinity=True), input_lengths=FRAMES // 4).fired(CHECK)
     assert f is not None and f.step == 0
     assert "longer than their input lengths" in f.message and "zero_infinity" in f.message
 
 
+@pytest.mark.fires
 def test_fires_on_0_255_targets_for_bce_with_logits():
     f = binary_loop(lambda y: y * 255, nn.BCEWithLogitsLoss()).fired(CHECK)
     assert f is not None and f.step == 0 and "outside [0, 1]" in f.message and "255" in f.message
 
 
+@pytest.mark.fires
 def test_fires_on_probabilities_into_kl_div():
     """A 1-D mean of probabilities (lightly's PMSN prior term): no rows over dim 1 to read."""
     model, g = make_mlp(), torch.Generator().manual_seed(4)
@@ -114,11 +119,13 @@ def test_fires_on_probabilities_into_kl_div():
     assert f is not None and f.step == 0 and "log-probabilities" in f.message and "F.kl_div" in f.message
 
 
+@pytest.mark.silent
 @pytest.mark.parametrize("criterion", [nn.CTCLoss(), None], ids=["module", "functional"])
 def test_silent_on_log_softmax_into_ctc(criterion):
     assert ctc_loop(lambda s: s.log_softmax(-1), criterion).findings == []
 
 
+@pytest.mark.silent
 def test_silent_on_a_few_ctc_targets_too_long():
     """One utterance in four that cannot be aligned is real data's outlier, left to zero_infinity."""
     model, g = FrameModel(), torch.Generator().manual_seed(1)
@@ -136,6 +143,7 @@ def test_silent_on_a_few_ctc_targets_too_long():
 
 @pytest.mark.parametrize("targets_of", [lambda y: y, lambda y: y * 0.9 + 0.05, lambda y: torch.full_like(y, 0.5)],
                          ids=["hard", "smoothed", "soft"])
+@pytest.mark.silent
 @pytest.mark.parametrize("criterion", ["with-logits", "bce"])
 def test_silent_on_targets_in_0_1(targets_of, criterion):
     criterion = nn.BCEWithLogitsLoss() if criterion == "with-logits" else _SigmoidBCE()
@@ -149,11 +157,13 @@ class _SigmoidBCE(nn.BCELoss):
         return super().forward(torch.sigmoid(x), y)
 
 
+@pytest.mark.silent
 @pytest.mark.parametrize("reduction", ["batchmean", "sum"])
 def test_silent_on_distillation_with_log_softmax(reduction):
     assert distill_loop(lambda s: F.log_softmax(s / 2, dim=1), reduction).findings == []
 
 
+@pytest.mark.silent
 def test_silent_on_mixup_soft_targets_for_cross_entropy():
     model, data = make_mlp(), batches(3)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

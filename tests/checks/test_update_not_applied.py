@@ -38,6 +38,7 @@ def run(net, optimizer, steps=4, dtype=torch.float32):
     return w
 
 
+@pytest.mark.fires
 def test_fires_when_bfloat16_norm_weights_never_move():
     net = make_net(torch.bfloat16)
     w = run(net, torch.optim.AdamW(net.parameters(), lr=1e-3), dtype=torch.bfloat16)
@@ -46,6 +47,7 @@ def test_fires_when_bfloat16_norm_weights_never_move():
     assert "1.weight" in f.message and "0.weight" not in f.message
 
 
+@pytest.mark.fires
 def test_fires_when_float16_adam_turns_weights_nan():
     """Zero gradients (a dead ReLU's) make Adam's m / (sqrt(v) + eps) 0/0 with eps=1e-8 in float16."""
     torch.manual_seed(0)
@@ -61,6 +63,7 @@ def test_fires_when_float16_adam_turns_weights_nan():
     assert f is not None and f.step == 0 and "NaN" in f.message and "eps >= 1e-4" in f.message
 
 
+@pytest.mark.silent
 def test_silent_on_float16_adam_with_eps_float16_holds():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)).half()
@@ -73,11 +76,13 @@ def test_silent_on_float16_adam_with_eps_float16_holds():
     assert w.findings == []
 
 
+@pytest.mark.silent
 def test_silent_when_norm_weights_are_kept_in_float32():
     net = make_net(torch.bfloat16, norm_dtype=torch.float32)
     assert run(net, torch.optim.AdamW(net.parameters(), lr=1e-3), dtype=torch.bfloat16).findings == []
 
 
+@pytest.mark.silent
 @pytest.mark.parametrize("opt", ["sgd", "adam"])
 def test_silent_on_float32(opt):
     net = make_net(torch.float32)
@@ -86,12 +91,14 @@ def test_silent_on_float32(opt):
     assert run(net, optimizer).findings == []
 
 
+@pytest.mark.silent
 def test_silent_at_lr_zero():
     """A warmup from 0 moves nothing on purpose."""
     net = make_net(torch.bfloat16)
     assert run(net, torch.optim.AdamW(net.parameters(), lr=0.0), dtype=torch.bfloat16).findings == []
 
 
+@pytest.mark.fires
 def test_only_a_warning_under_sgd():
     """SGD's update scales with the gradient: rounded away at first, it may move later."""
     net = make_net(torch.bfloat16)
