@@ -52,7 +52,7 @@ def _overhead_params():
         if case.variant(fixed).step is not None:
             for watched in (False, True):
                 yield pytest.param(case.id, fixed, watched, id=f"{case.id}-{'watched' if watched else 'unwatched'}",
-                                   marks=[pytest.mark.quick, pytest.mark.bench, pytest.mark.bugcase(case.id)])
+                                   marks=[pytest.mark.slow, pytest.mark.bench, pytest.mark.bugcase(case.id)])
 
 
 @pytest.mark.parametrize("case_id, variant, watched", list(_overhead_params()))

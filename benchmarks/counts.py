@@ -97,7 +97,7 @@ def select(tree: Path, expression: str) -> list:
     `counts`, `compare_commits` and `pytest benchmarks` read one selection syntax. A malformed
     expression is a RuntimeError with pytest's one-line reason."""
     cmd = [sys.executable, "-m", "pytest", "benchmarks/bench_cases.py", "--collect-only", "-q", "-p", "no:cacheprovider",
-           "-p", "no:xdist", "-m", "bench and quick", "-k", expression]
+           "-p", "no:xdist", "-m", "bench and not gpu", "-k", expression]
     proc = subprocess.run(cmd, cwd=tree, capture_output=True, text=True)
     if proc.returncode not in (0, 5):  # 5: nothing selected
         reason = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no output"]

@@ -85,7 +85,9 @@ def _plan_case(case):
         yield Planned("cost-gpu", case.id, case.id, ("gpu",), tier="gpu")
     for v in case.variants:
         yield Planned("smoke", case.id, f"{case.id}-{v.name}-2steps", ("gpu_smoke",), variant=v.name, tier="gpu")
-        for tier, mark in (("quick", "quick"), ("gpu", "gpu")):
+        # Benchmarks time the quick tier's config in the slow tier (run once, untimed, in CI) and the
+        # gpu tier's in `pytest -m gpu`: the quick tier keeps the tests that tell buggy from fixed.
+        for tier, mark in (("quick", "slow"), ("gpu", "gpu")):
             if v.step is not None:  # the shared loop: one steady-state step at a time
                 yield Planned("bench-step", case.id, f"{case.id}-{v.name}-{tier}", (mark, "bench"), variant=v.name,
                               tier=tier)

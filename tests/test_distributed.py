@@ -15,7 +15,7 @@ import torch.distributed as dist
 from bugcases.distributed import launch
 from bugcases.errors import BugcasesError
 
-pytestmark = pytest.mark.quick
+pytestmark = pytest.mark.slow  # each test starts processes
 
 
 def _sum_of_ranks(rank, world_size):

@@ -51,5 +51,5 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.05, epochs=5, batch_size=64, device="cuda", tier="gpu"),
     },
     expects=(Expect("tiny-input-range", fires_on=("buggy",), silent_on=("fixed",), at_step=0),),
-    claims=(Claim("buggy learns slower than fixed", ("buggy", "fixed"), _learns_slower, measures=("validation_accuracy",)),),
+    claims=(Claim("buggy learns slower than fixed", ("buggy", "fixed"), _learns_slower, measures=("validation_accuracy",), tiers=("slow", "gpu")),),
 )

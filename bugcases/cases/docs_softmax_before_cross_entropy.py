@@ -61,5 +61,5 @@ CASE = BugCase(
     },
     expects=(Expect("softmax-before-cross-entropy", fires_on=("buggy",), silent_on=("fixed",), at_step=0),),
     claims=(Claim("buggy's loss has a floor and it learns slower", ("buggy", "fixed"), _floor_and_slow,
-                  measures=("train_loss", "validation_accuracy")),),
+                  measures=("train_loss", "validation_accuracy"), tiers=("slow", "gpu")),),
 )

@@ -111,5 +111,5 @@ CASE = BugCase(
     panels=(Panel("extra.graph_nodes_held", "autograd graph nodes still held after training"),
             Panel("extra.host_bytes_growth", "C heap growth over the run (bytes, glibc mallinfo2)")),
     claims=(Claim("memory held grows with every step on buggy", ("buggy", "fixed"), _memory_grows,
-                  measures=("extra.graph_nodes_held", "extra.host_bytes_growth")),),
+                  measures=("extra.graph_nodes_held", "extra.host_bytes_growth"), tiers=("slow", "gpu")),),
 )

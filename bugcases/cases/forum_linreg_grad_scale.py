@@ -142,10 +142,10 @@ CASE = BugCase(
     ),
     claims=(
         Claim("the thread's first-step numbers", ("numpy-buggy", "autograd"), _thread_numbers, measures=("extra.grad", "extra.w"),
-              seeds=(0,)),
+              seeds=(0,), tiers=("slow", "gpu")),
         Claim("fixed numpy and Linear(bias=False) follow autograd", ("numpy-fixed", "autograd", "linear-nobias"),
-              _same_trajectories, measures=("extra.w",), distinguishes=False, seeds=(0,)),
+              _same_trajectories, measures=("extra.w",), distinguishes=False, seeds=(0,), tiers=("slow", "gpu")),
         Claim("Linear with bias converges slower", ("linear-bias", "linear-nobias"), _bias_is_slower,
-              measures=("extra.iterations_to_w_within_tolerance",), seeds=(0,)),
+              measures=("extra.iterations_to_w_within_tolerance",), seeds=(0,), tiers=("slow", "gpu")),
     ),
 )

@@ -84,5 +84,5 @@ CASE = BugCase(
     },
     expects=(Expect("train-mode-in-eval", fires_on=("buggy",), silent_on=("fixed",), at_step=2, steps=2),),
     claims=(Claim("evaluation is random on buggy, repeatable on fixed", ("buggy", "fixed"), _evaluation_is_random,
-                  measures=("extra.evaluated_twice",)),),
+                  measures=("extra.evaluated_twice",), tiers=("slow", "gpu")),),
 )

@@ -104,5 +104,5 @@ CASE = BugCase(
             Panel("train_loss", "training loss")),
     expects=(Expect("missing-zero-grad", fires_on=("buggy",), silent_on=("fixed",), at_step=1),),
     claims=(Claim("after two steps grad == grad1 + grad2 on buggy, grad2 on fixed", ("buggy", "fixed"), _identity,
-                  measures=("extra.identity",), seeds=(42, 0, 1)),),
+                  measures=("extra.identity",), seeds=(42, 0, 1), tiers=("slow", "gpu")),),
 )

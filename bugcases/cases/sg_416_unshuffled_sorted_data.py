@@ -81,5 +81,5 @@ CASE = BugCase(
     },
     expects=(Expect("unshuffled-batches", fires_on=("buggy",), silent_on=("fixed",), at_step=3),),
     claims=(Claim("buggy batches hold one class and it ends near chance", ("buggy", "fixed"), _one_class_per_batch,
-                  measures=("extra.mean_batch_label_entropy", "validation_accuracy")),),
+                  measures=("extra.mean_batch_label_entropy", "validation_accuracy"), tiers=("slow", "gpu")),),
 )
