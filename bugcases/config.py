@@ -67,6 +67,13 @@ class RunConfig:
         plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "data"}
         return {**plain, **self.data.to_dict(), "options": dict(self.options)}
 
+    @classmethod
+    def from_dict(cls, values: dict) -> "RunConfig":
+        """The inverse of `to_dict` (a script written for another process rebuilds its config so)."""
+        values = dict(values)
+        kind, root = values.pop("data", "synthetic"), values.pop("data_root", None)
+        return cls(**values, data=DataSource(kind, Path(root) if root else None))
+
 
 def _check_positive(name: str, value: Any, kind: type) -> None:
     ok_type = isinstance(value, (int, float)) if kind is float else isinstance(value, int)

@@ -119,6 +119,9 @@ def test_a_config_writes_its_source_as_two_json_fields(tmp_path):
     assert config.to_dict()["data_root"] == str(tmp_path)
     assert (RunConfig(lr=0.1, epochs=1, batch_size=2).to_dict()["data"],
             RunConfig(lr=0.1, epochs=1, batch_size=2).to_dict()["data_root"]) == ("synthetic", None)
+    for source in (DataSource("root", tmp_path), DataSource("digits"), DataSource()):
+        config = RunConfig(lr=0.1, epochs=1, batch_size=2, data=source, options={"k": 1})
+        assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
 def test_a_second_real_dataset_is_one_registry_entry(cache, monkeypatch):
