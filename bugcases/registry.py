@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import os
 import pkgutil
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Mapping, Optional
 
-from bugcases.config import DATA_SOURCES, TIERS, RunConfig
+from bugcases import sources
+from bugcases.config import TIERS, RunConfig
 from bugcases.errors import BugcasesError
 from bugcases.results import HISTORY_KEYS, Result
 from bugcases.runtime import resolve_device
+from bugcases.sources import DataSource
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,6 @@ class Expect:
             raise ValueError(f"Expect({self.check!r}) lists no variant in fires_on or silent_on")
 
 
-DATA_ENV = "BUGCASES_DATA"  # a default data source (what `pytest --data` sets), for the cases that can use it
 CLAIM_TIERS = ("quick", "slow", "gpu")  # quick: its first seed in `pytest -m quick`; slow: every seed; gpu: the gpu tier
 MEASURES = (*HISTORY_KEYS, "step_seconds", "peak_memory_bytes", "status")
 
@@ -87,8 +87,10 @@ class Claim:
     seeds: tuple = (0, 1, 2)
     tiers: tuple = CLAIM_TIERS
     distinguishes: bool = True
-    sources: tuple = DATA_SOURCES  # the data it is asserted on; a case that reads MNIST runs it on real digits too
-    digits_note: str = ""  # why it is not asserted on real digits (docs and report), when it is not
+    # The data it is asserted on (bugcases.sources.names()); default: all, so a case that reads MNIST
+    # runs it on each real dataset in that format too.
+    sources: Optional[tuple] = None
+    real_note: str = ""  # why it is not asserted on the real datasets it leaves out (docs and report)
 
     @property
     def id(self) -> str:
@@ -97,7 +99,15 @@ class Claim:
         slug = re.sub(r"[^a-z0-9.]+", "-", self.name.lower().replace("'", "")).strip("-.")
         return slug[:60].rsplit("-", 1)[0] if len(slug) > 60 else slug
 
+    def asserted_on(self, kind: str) -> bool:
+        """Whether it is asserted on data of this kind (a DataSource's kind). On a user's data root the
+        claims about the tier's own data are: sized on synthetic files, they may not all hold at a
+        real dataset's full size."""
+        return (sources.SYNTHETIC if kind == sources.ROOT else kind) in self.sources
+
     def __post_init__(self) -> None:
+        if self.sources is None:
+            object.__setattr__(self, "sources", sources.names())
         problems = []
         if not self.id:
             problems.append("name it with letters or digits (its id is a slug of the name)")
@@ -110,10 +120,12 @@ class Claim:
             problems.append(f"tiers must be a non-empty subset of {CLAIM_TIERS}, got {self.tiers}")
         if not self.seeds:
             problems.append("seeds must name at least one seed")
-        if not self.sources or not set(self.sources) <= set(DATA_SOURCES):
-            problems.append(f"sources must be a non-empty subset of {DATA_SOURCES}, got {self.sources}")
-        if "digits" not in self.sources and not self.digits_note:
-            problems.append("a claim left off real digits needs digits_note= saying why it does not hold there")
+        if not self.sources or not set(self.sources) <= set(sources.names()):
+            problems.append(f"sources must be a non-empty subset of {sources.names()}, got {self.sources}")
+        left_off = [name for name in sources.REAL_DATASETS if name not in self.sources]
+        if left_off and not self.real_note:
+            problems.append(f"a claim left off real data ({', '.join(left_off)}) needs real_note= saying why "
+                            "it does not hold there")
         if problems:
             raise ValueError(f"claim {self.name!r}: " + "; ".join(problems))
 
@@ -181,9 +193,10 @@ class BugCase:
     options: Mapping[str, Option] = field(default_factory=dict)  # case-owned settings: name -> Option
     cost_on_cuda: Optional[CostRatio] = None  # measured by `pytest -m gpu`
     panels: tuple = ()  # what the report draws (bugcases.symptoms.Panel); default: the claims' measures
-    # What a quick-tier run on real digits changes (its sizes were set for the synthetic images), and why.
-    on_digits: Mapping = field(default_factory=dict)
-    digits_note: str = ""
+    # What a quick-tier run on a real dataset changes, per dataset name (its sizes were set for the
+    # synthetic images: {"digits": {"lr": 3e-3, ...}}), and why.
+    on_real: Mapping = field(default_factory=dict)
+    real_note: str = ""
 
     def __post_init__(self) -> None:
         names = [v.name for v in self.variants]
@@ -217,8 +230,10 @@ class BugCase:
             for name in c.variants:
                 if name not in names:
                     problems.append(f"claim {c.name!r} names unknown variant {name!r}")
-        if self.on_digits and (self.dataset != "mnist" or not self.digits_note):
-            problems.append("on_digits= applies to a case that reads MNIST, with digits_note= saying why")
+        readable = self.data_sources[1:]  # the real datasets in its format
+        if not set(self.on_real) <= set(readable) or (self.on_real and not self.real_note):
+            problems.append(f"on_real= names real datasets this case reads ({', '.join(readable) or 'none'}), "
+                            "with real_note= saying why")
         if self.cost_on_cuda is not None:
             for name in (self.cost_on_cuda.expensive, self.cost_on_cuda.cheap):
                 if name not in names:
@@ -250,8 +265,20 @@ class BugCase:
 
     @property
     def data_sources(self) -> tuple:
-        """The data sources it can read: the real digits only where it reads MNIST files."""
-        return ("synthetic", "digits") if self.dataset == "mnist" else ("synthetic",)
+        """The --data choices it can read: synthetic, and each real dataset written in its format."""
+        return (sources.SYNTHETIC, *(name for name, real in sources.REAL_DATASETS.items()
+                                     if real.format.name == self.dataset))
+
+    def can_read(self, source: DataSource) -> bool:
+        """A data root holds every format, so any case that reads files can read one."""
+        if source.kind == sources.ROOT:
+            return self.dataset is not None
+        return source.kind in self.data_sources
+
+    def own_unless_readable(self, source: DataSource) -> DataSource:
+        """`source` where this case can read it, else its own synthetic data: how a suite-wide
+        default (`pytest --data digits`) applies to the cases that read MNIST and leaves the others."""
+        return source if self.can_read(source) else DataSource()
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:
@@ -264,12 +291,10 @@ class BugCase:
         """The tier's config with `overrides` (RunConfig fields) and `options` (this case's own settings)."""
         if tier not in self.tiers:
             raise BugcasesError(f"unknown tier {tier!r}; choose one of: {', '.join(TIERS)}")
-        default = os.environ.get(DATA_ENV)
-        if "data" not in overrides and not overrides.get("data_root") and default in self.data_sources:
-            overrides = {**overrides, "data": default}
         config = self.tiers[tier]
-        if tier == "quick" and overrides.get("data") == "digits":
-            config = dataclasses.replace(config, **self.on_digits)  # None is a value here: "no limit"
+        kind = getattr(overrides.get("data"), "kind", None)  # not a DataSource: RunConfig says so below
+        if tier == "quick" and kind in self.on_real:
+            config = dataclasses.replace(config, **self.on_real[kind])  # None is a value here: "no limit"
         config = config.replace(**overrides)
         if options:
             config = config.replace(options={**dict(config.options), **options})
@@ -278,20 +303,18 @@ class BugCase:
         return config
 
     def _check_data(self, config: RunConfig) -> None:
-        if config.data not in self.data_sources:
-            users = [c.id for c in all_cases() if config.data in c.data_sources]
+        """A real dataset this case cannot read is an error; a data root on a case that makes its own
+        data in memory is not (it reads no files; its result's meta says "in-memory")."""
+        real = config.data.real
+        if real is not None and not self.can_read(config.data):
+            users = [c.id for c in all_cases() if c.can_read(config.data)]
             reads = f"reads {self.dataset}" if self.dataset else "makes its own data in memory"
-            raise BugcasesError(f"case {self.id} {reads}, not MNIST files, so --data {config.data} does not apply; "
-                                f"the cases that can use it: {', '.join(users)}")
+            raise BugcasesError(f"case {self.id} {reads}, not {real.format.folder} files, so --data {real.name} does "
+                                f"not apply; the cases that can use it: {', '.join(users)}")
 
     def data_used(self, config: RunConfig) -> str:
         """What a run read, for its result's meta: a data root, the suite's files, or in-memory data."""
-        if self.dataset is None:
-            return "in-memory"
-        from bugcases.data import DATA_ROOT_ENV
-
-        root = config.data_root or os.environ.get(DATA_ROOT_ENV)
-        return f"data root {root}" if root else config.data
+        return config.data.describe() if self.dataset is not None else "in-memory"
 
     def _check_options(self, config: RunConfig) -> None:
         for name, value in config.options:

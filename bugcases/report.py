@@ -10,6 +10,7 @@ from typing import Iterable, Optional
 
 from tqdm.auto import tqdm
 
+from bugcases import sources
 from bugcases.errors import BugcasesError
 from bugcases.plot import plot_case
 from bugcases.registry import BugCase, all_cases
@@ -50,16 +51,17 @@ def _first_findings(result) -> list:
 def _claims(case: BugCase, results: dict, tier: str) -> list:
     """Each claim judged on the report's own runs, where those are the runs it is about."""
     verdicts = []
-    data = next(iter(results.values())).config.get("data", "synthetic")
+    data = next(iter(results.values())).config.get("data", sources.SYNTHETIC)  # the run's DataSource kind
+    real = data in sources.REAL_DATASETS
     for claim in case.claims:
         overrides = dict(claim.overrides.get(tier, {}))
-        if data not in claim.sources:
-            why = f": {claim.digits_note}" if data == "digits" else ""
+        if not claim.asserted_on(data):
+            why = f": {claim.real_note}" if real else ""
             verdicts.append((claim.name, f"not asserted here: a claim about {' and '.join(claim.sources)} data{why}"))
             continue
         if overrides:
             verdicts.append((claim.name, f"not run here: needs its own runs ({_settings(overrides)}); "
-                                         f"pytest -m {'real' if data == 'digits' else 'slow'} checks it"))
+                                         f"pytest -m {'real' if real else 'slow'} checks it"))
             continue
         if tier == "quick" and not any(p.claim == claim.id for p in plan(case, "claim")):
             verdicts.append((claim.name, "not run here: a gpu-tier claim (pytest -m gpu)"))

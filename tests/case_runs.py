@@ -4,12 +4,12 @@ per process, so a check's detection run and the claims that need the same run sh
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Optional
 
 import pytest
 
 from bugcases.config import RunConfig
 from bugcases.registry import get_case
+from bugcases.sources import DataSource
 
 
 @lru_cache(maxsize=None)
@@ -17,20 +17,22 @@ def run(case_id: str, variant: str, config: RunConfig):
     return get_case(case_id).run(variant, config)
 
 
-def detection_run(case_id: str, variant: str, steps: int, epochs: int = 1, data: Optional[str] = None):
+def detection_run(case_id: str, variant: str, steps: int, epochs: int, data: DataSource):
     """A few optimizer steps of the quick tier (per epoch, in `epochs` epochs): enough for the
-    watch's checks, cheap. `data`: a data source (default: the tier's, or what `pytest --data` set)."""
-    quick = get_case(case_id).config("quick", **({"data": data} if data else {}))
+    watch's checks, cheap. `data`: the planned source, or the session's (`pytest --data`), which
+    applies where the case can read it."""
+    case = get_case(case_id)
+    quick = case.config("quick", data=case.own_unless_readable(data))
     return run(case_id, variant, quick.replace(epochs=epochs, max_steps=min(steps, quick.max_steps or steps)))
 
 
-def claim_runs(case_id: str, claim_id: str, seed: int, tier: str = "quick", data: Optional[str] = None) -> dict:
+def claim_runs(case_id: str, claim_id: str, seed: int, data: DataSource, tier: str = "quick") -> dict:
     case = get_case(case_id)
     claim = find_claim(case_id, claim_id)
-    config = case.config(tier, seed=seed, **({"data": data} if data else {}), **dict(claim.overrides.get(tier, {})))
-    if config.data not in claim.sources:  # `pytest --data digits` on a claim about the synthetic images
-        why = f": {claim.digits_note}" if config.data == "digits" else " (pytest -m real runs it)"
-        pytest.skip(f"a claim about {' and '.join(claim.sources)} data, not {config.data}{why}")
+    config = case.config(tier, seed=seed, data=case.own_unless_readable(data), **dict(claim.overrides.get(tier, {})))
+    if not claim.asserted_on(config.data.kind):  # `pytest --data digits` on a claim about the synthetic images
+        why = f": {claim.real_note}" if config.data.real else " (pytest -m real runs it)"
+        pytest.skip(f"a claim about {' and '.join(claim.sources)} data, not {config.data.kind}{why}")
     return {v: run(case_id, v, config) for v in claim.variants}
 
 

@@ -110,6 +110,11 @@ BAD_INPUT = [
     ("digits-and-a-data-root", lambda p: ["run", MNIST_CASE, "--data", "digits", "--data-root", str(p)], "not both"),
     ("config-data-not-a-source", lambda p: ["run", MNIST_CASE, "--config", _bad_config(p, '{"data": "real"}')],
      "unknown data source 'real'"),
+    ("config-data-root-missing", lambda p: ["run", MNIST_CASE, "--config",
+                                            _bad_config(p, json.dumps({"data_root": str(p / "nowhere")}))],
+     "does not exist"),
+    ("report-missing-data-root", lambda p: ["report", "--out", str(p / "r"), "--data-root", str(p / "nowhere"),
+                                            "--bugcase", MNIST_CASE], "does not exist"),
     ("report-digits-on-a-cifar-case", lambda p: ["report", "--out", str(p / "r"), "--data", "digits",
                                                  "--bugcase", CIFAR_CASE], "does not apply"),
     # control characters in what the user typed are written as escapes: the error stays one line
@@ -143,3 +148,29 @@ def test_a_run_keeps_pytorch_warnings_in_its_result_and_off_the_terminal(tmp_pat
     assert any("lr_scheduler.step()" in w["message"] and w["category"] == "UserWarning" for w in data["warnings"])
     assert "PyTorch warnings kept in the result: 1" in captured.out
     assert len(data["step_seconds"]) > 1 and all(s > 0 for s in data["step_seconds"])
+
+
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], "root"),
+    (["--data", "digits"], "digits"),
+    (["--config", '{"data": "digits"}', "--data-root", "ROOT"], "root"),
+    (["--config", '{"data": "synthetic"}'], "synthetic"),
+], ids=["default-root", "flag-over-the-default", "flag-over-config-file", "config-file-over-the-default"])
+def test_run_passes_the_data_source_chosen_to_the_case(tmp_path, monkeypatch, argv, expected):
+    """$BUGCASES_DATA_ROOT is only a default; a config file's `data` wins over it, the flags over both."""
+    from bugcases import sources
+    from bugcases.errors import BugcasesError
+    from bugcases.registry import BugCase
+
+    seen = []
+
+    def run(self, variant, config):  # the source as the case receives it, without training
+        seen.append(config.data)
+        raise BugcasesError("stopped before training")
+
+    monkeypatch.setattr(BugCase, "run", run)
+    monkeypatch.setenv(sources.DATA_ROOT_ENV, str(tmp_path))
+    argv = [_bad_config(tmp_path, a) if a.startswith("{") else str(tmp_path) if a == "ROOT" else a for a in argv]
+    assert main(["run", MNIST_CASE, "-o", str(tmp_path / "r.json"), *argv]) == 2
+    assert [s.kind for s in seen] == [expected] and (expected != "root" or seen[0].root == tmp_path)

@@ -52,12 +52,12 @@ def test_cost_on_cuda(case_id, record_property):
 
 
 @pytest.mark.parametrize("case_id, claim_id", as_params("claim-gpu", "case", "claim"))
-def test_claim_on_cuda(case_id, claim_id, record_property):
+def test_claim_on_cuda(case_id, claim_id, record_property, data_source):
     case = get_case(case_id)
     ranks = case.config("gpu").world_size
     if ranks > torch.cuda.device_count():
         pytest.skip(f"needs {ranks} GPUs (nccl, one per rank); {torch.cuda.device_count()} visible")
     claim = find_claim(case_id, claim_id)
-    results = claim_runs(case_id, claim_id, claim.seeds[0], tier="gpu")
+    results = claim_runs(case_id, claim_id, claim.seeds[0], data_source, tier="gpu")
     record_property("final", {v: (r.validation_accuracy or r.train_loss or [None])[-1] for v, r in results.items()})
     claim.verify(results)

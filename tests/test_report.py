@@ -80,11 +80,11 @@ def _first_quick_claim(case):
 
 @pytest.mark.parametrize("case_id", [pytest.param(c.id, marks=pytest.mark.bugcase(c.id)) for c in all_cases()
                                      if _first_quick_claim(c) is not None])
-def test_every_case_draws_at_least_one_panel_with_data(case_id):
+def test_every_case_draws_at_least_one_panel_with_data(case_id, data_source):
     """Run through the claim's own (cached) runs: the symptom the report draws is in the results."""
     case = get_case(case_id)
     claim = _first_quick_claim(case)
-    results = list(claim_runs(case_id, claim.id, claim.seeds[0]).values())
+    results = list(claim_runs(case_id, claim.id, claim.seeds[0], data_source).values())
     drawable = [p for p in panels_of(case) if "quick" in p.tiers and panel_data(p, results)]
     assert drawable, f"{case_id}: no panel of {[p.measure for p in panels_of(case)]} has data in the quick tier"
 

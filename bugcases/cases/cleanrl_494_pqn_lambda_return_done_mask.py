@@ -186,7 +186,7 @@ CASE = BugCase(
     claims=(
         Claim("terminal values leak the next episode's return", ("buggy", "fixed"), _terminal_values_leak,
               measures=("extra.q_quit_mean", "extra.q_max"), overrides={"quick": {"epochs": 12}}, tiers=("slow", "gpu"),
-              sources=("synthetic",), digits_note=NOTE),
+              sources=("synthetic",), real_note=NOTE),
     ),
     names=(),
 )

@@ -168,7 +168,7 @@ CASE = BugCase(
     claims=(
         Claim("the critic is dragged below the tour length", ("buggy", "fixed"), _critic_dragged_down,
               measures=("extra.critic_bias",), overrides=LONGER, tiers=("slow", "gpu"), sources=("synthetic",),
-              digits_note=NOTE),
+              real_note=NOTE),
     ),
     names=(),
 )

@@ -147,7 +147,7 @@ CASE = BugCase(
     claims=(
         Claim("the discriminator never trains", ("buggy", "fixed"), _d_never_trains,
               measures=("extra.d_parameter_change", "extra.g_optimizer_steps", "extra.iterations"),
-              sources=("synthetic",), digits_note=NOTE, tiers=("slow", "gpu")),
+              sources=("synthetic",), real_note=NOTE, tiers=("slow", "gpu")),
     ),
     names=("gradients-never-applied",),
 )

@@ -140,7 +140,7 @@ CASE = BugCase(
     claims=(
         Claim("the discriminator dominates", ("buggy", "fixed"), _d_dominates,
               measures=("extra.d_loss_end", "extra.d_real_mean_end"), overrides=LONGER, tiers=("slow", "gpu"),
-              sources=("synthetic",), digits_note="a conditional 1-D GAN on in-memory data; it reads no images"),
+              sources=("synthetic",), real_note="a conditional 1-D GAN on in-memory data; it reads no images"),
     ),
     names=(),
 )

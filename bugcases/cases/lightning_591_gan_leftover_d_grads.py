@@ -144,7 +144,7 @@ CASE = BugCase(
     claims=(
         Claim("d calls the generator's samples real", ("buggy", "fixed"), _d_calls_fakes_real,
               measures=("extra.d_on_fake",), overrides=LONGER, tiers=("slow", "gpu"), sources=("synthetic",),
-              digits_note="a 1-D GAN on in-memory data; it reads no images"),
+              real_note="a 1-D GAN on in-memory data; it reads no images"),
     ),
     names=(),
 )

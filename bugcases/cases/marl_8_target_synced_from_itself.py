@@ -172,10 +172,10 @@ CASE = BugCase(
     claims=(
         Claim("values do not propagate", ("buggy", "fixed"), _values_do_not_propagate,
               measures=("extra.value_error",), overrides={"quick": {"epochs": 12}}, tiers=("slow", "gpu"),
-              sources=("synthetic",), digits_note=NOTE),
+              sources=("synthetic",), real_note=NOTE),
         Claim("the greedy policy fails", ("buggy", "fixed"), _greedy_policy_fails,
               measures=("extra.greedy_success",), overrides={"quick": {"epochs": 12}}, tiers=("slow", "gpu"),
-              sources=("synthetic",), digits_note=NOTE),
+              sources=("synthetic",), real_note=NOTE),
     ),
     names=(),
 )

@@ -159,9 +159,9 @@ CASE = BugCase(
     },
     claims=(
         Claim("the MPD never trains", ("buggy", "fixed"), _mpd_never_trains,
-              measures=("extra.mpd_parameter_change",), sources=("synthetic",), digits_note=NOTE, tiers=("slow", "gpu")),
+              measures=("extra.mpd_parameter_change",), sources=("synthetic",), real_note=NOTE, tiers=("slow", "gpu")),
         Claim("the MRD steps twice per training step", ("buggy", "fixed"), _mrd_steps_twice,
-              measures=("extra.mrd_adam_steps", "extra.iterations"), sources=("synthetic",), digits_note=NOTE, tiers=("slow", "gpu")),
+              measures=("extra.mrd_adam_steps", "extra.iterations"), sources=("synthetic",), real_note=NOTE, tiers=("slow", "gpu")),
     ),
     names=("duplicate-parameters", "frozen-parameters"),
 )

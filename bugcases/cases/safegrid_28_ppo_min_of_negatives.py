@@ -153,7 +153,7 @@ CASE = BugCase(
         Claim("updates leave the trust region", ("buggy", "fixed"), _no_trust_region,
               measures=("extra.mean_kl_per_update",), overrides={"quick": {"epochs": 2, "train_samples": 2048}},
               tiers=("slow", "gpu"), sources=("synthetic",),
-              digits_note=NOTE),
+              real_note=NOTE),
     ),
     names=(),
 )

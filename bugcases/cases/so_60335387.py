@@ -107,16 +107,16 @@ CASE = BugCase(
         "gpu": RunConfig(lr=1e-4, epochs=10, batch_size=30, device="cuda", tier="gpu"),
     },
     # On real digits an epoch is all 4,000 of them, at the learning rate where the collapse shows.
-    on_digits={"train_samples": None, "val_samples": None, "max_steps": None, "lr": 3e-3, "epochs": 2},
-    digits_note="the quick tier's 15-step epochs of 1,200 images were sized for the synthetic images; on real "
-                "digits an epoch is all 4,000 (134 steps), and lr 3e-3 shows in 268 steps what lr 1e-4 did "
-                "not show in 5,333 (see the module docstring)",
+    on_real={"digits": {"train_samples": None, "val_samples": None, "max_steps": None, "lr": 3e-3, "epochs": 2}},
+    real_note="the quick tier's 15-step epochs of 1,200 images were sized for the synthetic images; on real "
+              "digits an epoch is all 4,000 (134 steps), and lr 3e-3 shows in 268 steps what lr 1e-4 did "
+              "not show in 5,333 (see the module docstring)",
     expects=(Expect("missing-zero-grad", fires_on=("buggy",), silent_on=("fixed",), at_step=1),),
     claims=(
         Claim("high lr: buggy's loss rises, it ends below fixed", ("buggy", "fixed"), _degrades_at_high_lr,
               measures=("train_loss", "validation_accuracy"),
               overrides={"quick": {"lr": 1e-3}, "gpu": {"lr": 1e-4}}, tiers=("slow", "gpu"), sources=("synthetic",),
-              digits_note=DIGITS_HIGH_LR),
+              real_note=DIGITS_HIGH_LR),
         Claim("real digits, lr 3e-3: buggy collapses to chance, fixed learns", ("buggy", "fixed"),
               _collapses_on_real_digits, measures=("train_loss", "validation_accuracy"), tiers=("quick", "slow"),
               sources=("digits",)),

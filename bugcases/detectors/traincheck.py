@@ -135,7 +135,7 @@ class TrainCheckError(Exception):
 
 def script_for_case(case_id: str, variant: str, config) -> str:
     body = (f"    with use_detector(watched):\n"
-            f"        get_case({case_id!r}).run({variant!r}, RunConfig(**{config.to_dict()!r}))")
+            f"        get_case({case_id!r}).run({variant!r}, RunConfig.from_dict({config.to_dict()!r}))")
     return SCRIPT.format(what=f"{case_id} {variant} seed {config.seed}", root=_root(), body=body)
 
 
