@@ -129,5 +129,6 @@ def as_params(kind: str, *fields: str) -> list:
     import pytest
 
     return [pytest.param(*(getattr(p, f) for f in fields), id=p.id,
-                         marks=[*(getattr(pytest.mark, m) for m in p.marks), pytest.mark.bugcase(p.case)])
+                         marks=[*(getattr(pytest.mark, m) for m in p.marks), pytest.mark.bugcase(p.case),
+                                pytest.mark.xdist_group(p.case)])
             for p in schedule(kind)]

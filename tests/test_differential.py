@@ -63,7 +63,8 @@ def _first_runs():
         if p.first and (p.case, p.claim) not in seen:
             seen.add((p.case, p.claim))
             out.append(pytest.param(p.case, p.claim, p.data, id=p.id.rsplit("-seed", 1)[0] + (f"-{p.data.kind}" if p.data else ""),
-                                    marks=[*(getattr(pytest.mark, m) for m in p.marks), pytest.mark.bugcase(p.case)]))
+                                    marks=[*(getattr(pytest.mark, m) for m in p.marks), pytest.mark.bugcase(p.case),
+                                           pytest.mark.xdist_group(p.case)]))
     return out
 
 
