@@ -175,6 +175,10 @@ def _as_launched_rank(train_rank: Callable, config, difference):
         result = train_rank(rank, world_size, config, difference)
         gathered = [None] * world_size if rank == 0 else None
         dist.gather_object(result, gathered, dst=0)
+        # Every rank waits until rank 0 has received: a sender that tears its process group down while
+        # its send is still in flight aborts at exit ("terminate called without an active exception",
+        # seen once under a loaded CI run).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
     return merge_ranks(gathered) if rank == 0 else None
