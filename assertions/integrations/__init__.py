@@ -5,9 +5,6 @@ training starts and reports its findings when it ends. Install with `pip install
 
 from __future__ import annotations
 
-from typing import Optional
-
-
 def report(w, where: str, raise_on_error: bool, strict: bool) -> None:
     """Print the findings (one per line) and the inactive checks; raise on errors when asked."""
     lines = [f"watch ({where}): {len(w.findings)} finding(s), {len(w.active)} check(s) ran"]
@@ -18,9 +15,3 @@ def report(w, where: str, raise_on_error: bool, strict: bool) -> None:
     if raise_on_error:
         w.assert_clean(strict=strict)
 
-
-def unwrap_optimizer(optimizer) -> Optional[object]:
-    """The torch optimizer inside a wrapper (accelerate's AcceleratedOptimizer, Lightning's)."""
-    while hasattr(optimizer, "optimizer") and optimizer.optimizer is not optimizer:
-        optimizer = optimizer.optimizer
-    return optimizer

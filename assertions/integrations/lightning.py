@@ -18,7 +18,7 @@ except ImportError:  # the standalone package name
         raise ImportError("assertions.integrations.lightning needs Lightning: pip install lightning "
                           '(or pip install ".[integrations]")') from None
 
-from assertions.integrations import report, unwrap_optimizer
+from assertions.integrations import report
 from assertions.watch import watch
 
 
@@ -30,7 +30,7 @@ class WatchCallback(Callback):
         self.watch = None
 
     def on_train_start(self, trainer, pl_module) -> None:
-        optimizer = unwrap_optimizer(trainer.optimizers[0]) if trainer.optimizers else None
+        optimizer = trainer.optimizers[0] if trainer.optimizers else None  # the watch unwraps a wrapper
         options = dict(self.options)
         options.setdefault("accumulation_steps", int(trainer.accumulate_grad_batches))
         if trainer.lr_scheduler_configs and "scheduler" not in options:

@@ -16,7 +16,7 @@ except ImportError:
     raise ImportError("assertions.integrations.transformers needs transformers: pip install transformers "
                       '(or pip install ".[integrations]")') from None
 
-from assertions.integrations import report, unwrap_optimizer
+from assertions.integrations import report
 from assertions.watch import watch
 
 
@@ -30,7 +30,7 @@ class WatchCallback(TrainerCallback):
         options.setdefault("accumulation_steps", int(args.gradient_accumulation_steps))
         if lr_scheduler is not None and "scheduler" not in options:
             options["scheduler"] = lr_scheduler
-        self.watch = watch(model, unwrap_optimizer(optimizer), **options).start()
+        self.watch = watch(model, optimizer, **options).start()
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.watch is not None:
