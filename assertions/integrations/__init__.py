@@ -5,6 +5,7 @@ training starts and reports its findings when it ends. Install with `pip install
 
 from __future__ import annotations
 
+
 def report(w, where: str, raise_on_error: bool, strict: bool) -> None:
     """Print the findings (one per line) and the inactive checks; raise on errors when asked."""
     lines = [f"watch ({where}): {len(w.findings)} finding(s), {len(w.active)} check(s) ran"]
