@@ -11,6 +11,7 @@ here modifies a tensor: the loop computes exactly what it computes without the w
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Iterable, Optional, Sequence
 
 import torch
@@ -75,8 +76,10 @@ class Watch:
         self.step = 0  # optimizer steps completed
         self.findings: list[Finding] = []
         self._handles: list = []
-        self._step_pre: list[Callable[[int], None]] = []
-        self._step_post: list[Callable[[int], None]] = []
+        self._step_pre = _Listeners(self)  # (check, fn(step)) before and after each optimizer step
+        self._step_post = _Listeners(self)
+        self._events: dict = {}  # event -> _Listeners behind one hook (forward, loss)
+        self._expiring: list = []  # (steps, handles): hooks removed once `steps` optimizer steps are done
         self.checks = default_checks() if checks is None else make_checks(checks)
         self.active: list[str] = []  # ids of the checks that run on this loop
         self.inactive: list[tuple[str, str]] = []  # (id, why it does not run)
@@ -117,20 +120,23 @@ class Watch:
         never raises into the loop) and is removed when the watch stops."""
         self._handles.append(register(self._guard(fn)))
 
-    def _guard(self, fn: Callable) -> Callable:
+    def _guard(self, fn: Callable, *bound) -> Callable:
         """`fn` as the check now attaching owns it: a fault of the check never reaches the user's loop.
+        `bound` arguments come first in every call (a tensor hook's parameter), in the same frame:
+        the hooks run inside the user's step, where each extra Python call shows.
 
         The callback returns None whatever happens (so a hook never replaces a tensor); an
         exception turns the check off and becomes a warning finding of its own."""
         check = self._attaching
         if check is None:
-            return fn
+            return functools.partial(fn, *bound) if bound else fn
+        broken = self._broken
 
         def guarded(*args, **kwargs):
-            if check.id in self._broken:
+            if check.id in broken:
                 return None
             try:
-                fn(*args, **kwargs)
+                fn(*bound, *args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - a check's bug must not break training
                 self._fail(check, exc)
             return None
@@ -147,30 +153,40 @@ class Watch:
             f"check {check.id} hit an {reason}; it is off from here and training goes on unchanged "
             "(please report this with the model and loop)"), "warning"))
 
-    def on_gradient(self, before: Optional[Callable], after: Optional[Callable] = None) -> None:
-        """before(param, incoming_grad) runs before accumulation into .grad; after(param) after it."""
+    def on_gradient(self, before: Optional[Callable], after: Optional[Callable] = None,
+                    steps: Optional[int] = None) -> None:
+        """before(param, incoming_grad) runs before accumulation into .grad; after(param) after it.
+
+        With `steps`, only during the first `steps` optimizer steps: a check that reads gradients only
+        early leaves no per-parameter hook behind to be called (for nothing) on every later step."""
+        handles = []
         for param in self.params.values():
             if not param.requires_grad:
                 continue
             if before is not None:
-                self._handles.append(param.register_hook(_bind(self._guard(before), param)))
+                handles.append(param.register_hook(self._guard(before, param)))
             if after is not None:
-                self._handles.append(param.register_post_accumulate_grad_hook(self._guard(after)))
+                handles.append(param.register_post_accumulate_grad_hook(self._guard(after)))
+        self._handles.extend(handles)
+        if steps is not None:
+            self._expiring.append((steps, handles))
 
     def on_step(self, before: Optional[Callable[[int], None]] = None,
                 after: Optional[Callable[[int], None]] = None) -> None:
         if before is not None:
-            self._step_pre.append(self._guard(before))
+            self._step_pre.append((self._attaching, before))
         if after is not None:
-            self._step_post.append(self._guard(after))
+            self._step_post.append((self._attaching, after))
 
     def on_forward(self, before: Optional[Callable] = None, after: Optional[Callable] = None) -> None:
         """before(model, args) and after(model, args, output) around every forward call of the model."""
         if before is not None:
-            self._handles.append(self.model.register_forward_pre_hook(self._guard(before)))
+            self._listeners("forward_pre", lambda d: self.model.register_forward_pre_hook(d)).append(
+                (self._attaching, before))
         if after is not None:
             # always_call: `after` runs even when the forward raises, so nothing is left pushed.
-            self._handles.append(self.model.register_forward_hook(self._guard(after), always_call=True))
+            self._listeners("forward", lambda d: self.model.register_forward_hook(d, always_call=True)).append(
+                (self._attaching, after))
 
     def on_loss(self, before: Optional[Callable] = None, after: Optional[Callable] = None) -> bool:
         """before(args) and after(args, loss) around every call of the criterion.
@@ -180,12 +196,20 @@ class Watch:
         if not isinstance(self.criterion, nn.Module):
             return False
         if before is not None:
-            guarded_before = self._guard(before)
-            self._handles.append(self.criterion.register_forward_pre_hook(lambda m, args: guarded_before(args)))
+            self._listeners("loss_pre", lambda d: self.criterion.register_forward_pre_hook(
+                lambda m, args: d(args))).append((self._attaching, before))
         if after is not None:
-            guarded_after = self._guard(after)
-            self._handles.append(self.criterion.register_forward_hook(lambda m, args, out: guarded_after(args, out)))
+            self._listeners("loss", lambda d: self.criterion.register_forward_hook(
+                lambda m, args, out: d(args, out))).append((self._attaching, after))
         return True
+
+    def _listeners(self, event: str, register: Callable) -> _Listeners:
+        """The callbacks of `event`, behind one PyTorch hook registered with the first of them: a
+        model's forward then calls one hook, not one per check."""
+        if event not in self._events:
+            self._events[event] = _Listeners(self)
+            self._handles.append(register(self._events[event]))
+        return self._events[event]
 
     def on_loss_call(self, names, fn: Callable) -> None:
         """fn(name, args, kwargs) for the training calls of the functional losses named (`F.cross_entropy`
@@ -246,6 +270,8 @@ class Watch:
             self._handles.clear()
             self._step_pre.clear()
             self._step_post.clear()
+            self._events.clear()
+            self._expiring.clear()
 
     def __enter__(self) -> "Watch":
         return self.start()
@@ -256,16 +282,18 @@ class Watch:
     def _before_step(self, optimizer, args, kwargs) -> None:
         if _closure(optimizer, args, kwargs) is not None:
             return  # step(closure): the gradients do not exist yet (LBFGS, Lightning); read after it
-        for fn in self._step_pre:
-            fn(self.step)
+        self._step_pre(self.step)
 
     def _after_step(self, optimizer, args, kwargs) -> None:
         if _closure(optimizer, args, kwargs) is not None:  # the closure's backward ran inside step(): read it now
-            for fn in self._step_pre:
-                fn(self.step)
-        for fn in self._step_post:
-            fn(self.step)
+            self._step_pre(self.step)
+        self._step_post(self.step)
         self.step += 1
+        if self._expiring and any(steps <= self.step for steps, _ in self._expiring):
+            for steps, handles in [e for e in self._expiring if e[0] <= self.step]:
+                for handle in handles:
+                    handle.remove()  # removing twice (again at stop()) does nothing
+            self._expiring = [e for e in self._expiring if e[0] > self.step]
 
     # --- results --------------------------------------------------------------------------------
     def fired(self, check: str) -> Optional[Finding]:
@@ -297,6 +325,27 @@ class Watch:
             raise AssertionError(f"training loop has {len(failing)} {'finding' if strict else 'error'}(s):\n{lines}{note}")
 
 
+class _Listeners(list):
+    """(check, callback) pairs called in order for one event, each guarded as in Watch._guard; a
+    callback without a check (the watch's own) is not guarded. Returns None, so a hook never
+    replaces a module's inputs or outputs."""
+
+    def __init__(self, w: Watch) -> None:
+        super().__init__()
+        self.w = w
+
+    def __call__(self, *args) -> None:
+        broken = self.w._broken
+        for check, fn in self:
+            if check is None:
+                fn(*args)
+            elif check.id not in broken:
+                try:
+                    fn(*args)
+                except Exception as exc:  # noqa: BLE001 - a check's bug must not break training
+                    self.w._fail(check, exc)
+
+
 def _unwrap(optimizer):
     """The torch optimizer inside a trainer's wrapper (accelerate's AcceleratedOptimizer, Lightning's
     LightningOptimizer): the wrapper's step calls the inner one's, whose hooks see every real step
@@ -318,13 +367,6 @@ def _closure(optimizer, args, kwargs):
         return kwargs["closure"]
     rest = args[1:] if args and args[0] is optimizer else args
     return rest[0] if rest else None
-
-
-def _bind(fn: Callable, param: torch.Tensor) -> Callable:
-    def hook(grad: torch.Tensor) -> None:
-        fn(param, grad)
-
-    return hook
 
 
 def watch(model: nn.Module, optimizer: Optional[torch.optim.Optimizer] = None, *, accumulation_steps: int = 1,

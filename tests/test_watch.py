@@ -33,13 +33,41 @@ def test_watch_never_changes_what_the_loop_computes(make_optimizer, clear):
     assert str(opt_plain.state_dict()) == str(opt_watched.state_dict())
 
 
+def _hooks(model, optimizer) -> int:
+    """Every hook PyTorch holds on the model's modules and parameters and on the optimizer."""
+    modules = sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in model.modules())
+    params = sum(len(p._backward_hooks or {}) + len(getattr(p, "_post_accumulate_grad_hooks", None) or {})
+                 for p in model.parameters())
+    return modules + params + len(optimizer._optimizer_step_pre_hooks) + len(optimizer._optimizer_step_post_hooks)
+
+
 def test_hooks_are_removed_on_exit():
     model = make_mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     with watch(model, optimizer) as w:
+        assert _hooks(model, optimizer) > 0
         loop(model, optimizer, batches(2))
+    assert _hooks(model, optimizer) == 0
     loop(model, optimizer, batches(3), clear="never")
     assert w.findings == [] and w.step == 2
+
+
+def test_gradient_hooks_of_early_only_checks_are_removed_after_their_steps():
+    """clip-after-step and clip-inside-accumulation read gradients in the first steps only: their
+    per-parameter hooks go after those steps, the others' stay until the watch stops."""
+    model = make_mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def per_param():
+        return sum(len(p._backward_hooks or {}) for p in model.parameters())
+
+    with watch(model, optimizer) as w:
+        loop(model, optimizer, batches(2))
+        early = per_param()
+        loop(model, optimizer, batches(10, seed=2))
+        late = per_param()
+        assert 0 < late < early
+    assert per_param() == 0 and w.findings == []
 
 
 @pytest.mark.parametrize("build, match", [

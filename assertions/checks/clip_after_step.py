@@ -92,7 +92,8 @@ class ClipAfterStep(Check):
         self.w = w
         self.kept: list = []  # (param, GradSnapshot) taken just after a step
         self.kept_at: Optional[int] = None
-        w.on_gradient(self._before_accumulate)
+        # snapshots are taken after steps 0..WATCHED_STEPS-1 and judged at the next step's first backward
+        w.on_gradient(self._before_accumulate, steps=WATCHED_STEPS + 1)
         w.on_step(self._before_step, self._after_step)
 
     def _after_step(self, step: int) -> None:

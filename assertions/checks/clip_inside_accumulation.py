@@ -33,7 +33,7 @@ class ClipInsideAccumulation(Check):
         self.w = w
         self.sampled = {id(p) for p in w.optimized[:SAMPLED_PARAMS]}
         self.snapshots: dict = {}  # id(param) -> GradSnapshot after its last backward pass this step
-        w.on_gradient(self._before_accumulate, self._after_accumulate)
+        w.on_gradient(self._before_accumulate, self._after_accumulate, steps=WATCHED_STEPS)
         w.on_step(after=self._after_step)
 
     def _after_accumulate(self, param) -> None:

@@ -52,13 +52,17 @@ class MissingZeroGrad(Check):
         w.on_step(self._before_step, self._after_step)
 
     def _state(self, param: torch.Tensor) -> _GradState:
-        return self.states.setdefault(id(param), _GradState())
+        state = self.states.get(id(param))  # not setdefault: it would build a state on every call
+        if state is None:
+            state = self.states[id(param)] = _GradState()
+        return state
 
     def _before_accumulate(self, param: torch.Tensor, incoming: torch.Tensor) -> None:
-        state, old = self._state(param), param.grad
+        # Runs for every parameter on every backward pass: the helpers are inlined (each call shows in a step).
+        state, old = self.states.get(id(param)) or self._state(param), param.grad
         if old is None:
             cleared = True
-        elif state.unchanged(old):
+        elif state.ref is not None and state.ref() is old and old._version == state.version:
             cleared = False
         else:  # replaced or modified in place since we last saw it: zeroed, or something else?
             cleared = not bool(old.any())
@@ -67,7 +71,8 @@ class MissingZeroGrad(Check):
         state.backward_passes += 1
 
     def _after_accumulate(self, param: torch.Tensor) -> None:
-        self._state(param).remember(param.grad)
+        state, grad = self.states.get(id(param)) or self._state(param), param.grad
+        state.ref, state.version = weakref.ref(grad), grad._version
 
     def _before_step(self, step: int) -> None:
         for param in self.w.optimized:

@@ -32,7 +32,7 @@ class ZeroGradBeforeStep(Check):
         self.w = w
         self.backward_passes = 0  # accumulations into optimized parameters since the last step
         self.optimized = {id(p) for p in w.optimized}
-        w.on_gradient(None, self._after_accumulate)
+        w.on_gradient(None, self._after_accumulate, steps=STEPS_READ)
         w.on_step(self._before_step, self._after_step)
 
     def _after_accumulate(self, param: torch.Tensor) -> None:

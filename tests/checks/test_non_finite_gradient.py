@@ -51,3 +51,34 @@ def test_huge_finite_gradients_are_silent():
         optimizer.step()
     assert max(p.grad.abs().max().item() for p in model.parameters()) > 1e25
     assert w.fired("non-finite-gradient") is None
+
+
+@pytest.mark.fires
+@pytest.mark.parametrize("diverges_at, reported_at", [(5, 5), (40, 48)])
+def test_a_later_divergence_is_reported_at_the_next_read_step(diverges_at, reported_at):
+    """Gradients are read on each of the first 16 steps, then on every 16th: a NaN applied at step 40
+    stays in the parameters, so step 48's gradients show it; the message says when it may have begun."""
+    model = make_mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = batches(1)[0]
+    with watch(model, optimizer) as w:
+        for step in range(64):
+            optimizer.zero_grad()
+            scale = float("nan") if step == diverges_at else 1.0
+            (nn.functional.cross_entropy(model(x), y) * scale).backward()
+            optimizer.step()
+    finding = w.fired("non-finite-gradient")
+    assert finding.step == reported_at
+    assert ("it began after step 32" in finding.message) == (reported_at == 48)
+
+
+@pytest.mark.silent
+def test_a_long_finite_run_is_silent():
+    model = make_mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with watch(model, optimizer) as w:
+        for x, y in batches(40):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    assert w.fired("non-finite-gradient") is None
