@@ -2,9 +2,10 @@
 
 Many loops call the functional losses directly, so a check that reads what a loss receives cannot
 rely on a criterion module's hooks. During the first `STEPS_OBSERVED` optimizer steps the watch
-pushes a `TorchFunctionMode` from the model's forward until the next optimizer step, sees each
-call of the functions below (a loss module calls them too) and hands its arguments to the
-listeners; then it stays off, and the rest of training pays nothing. The call itself runs
+pushes a `TorchFunctionMode` at the model's forward and again right after each optimizer step (a
+loop may never call the model's forward: `model.encode(x)`, `model.probs(x)`), keeps it until
+the next optimizer step, sees each call of the functions below (a loss module calls them too) and
+hands its arguments to the listeners; then it stays off, and the rest of training pays nothing. The call itself runs
 unchanged, so losses are bit-identical with and without it.
 
 Not on a compiled model (`torch.compile(model)` or `model.compile()`): Dynamo guards on the
@@ -75,7 +76,7 @@ class LossCalls:
             raise ValueError(f"loss functions {sorted(unknown)} are not observed; known: {sorted(FUNCTIONS.values())}")
         if not self.listeners:
             self.w.on_forward(before=self._push)
-            self.w.on_step(before=lambda step: self._pop())
+            self.w.on_step(before=lambda step: self._pop(), after=lambda step: self._push(next_step=step + 1))
         self.listeners.append((frozenset(names), self.w._guard(fn)))
 
     def seen(self, name: str, args, kwargs) -> None:
@@ -83,8 +84,9 @@ class LossCalls:
             if name in names:
                 fn(name, args, kwargs)
 
-    def _push(self, *_) -> None:
-        if self.mode is None and self.w.step < STEPS_OBSERVED and torch.is_grad_enabled() and not self._compiled():
+    def _push(self, *_, next_step=None) -> None:
+        step = self.w.step if next_step is None else next_step
+        if self.mode is None and step < STEPS_OBSERVED and torch.is_grad_enabled() and not self._compiled():
             self.mode = _Mode(self)
             self.mode.__enter__()
 

@@ -91,15 +91,47 @@ def test_the_observation_ends_after_the_first_steps_and_leaves_no_mode_behind():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
     with watch(model, optimizer) as w:
         w.on_loss_call(("cross_entropy",), lambda name, args, kwargs: seen.append(w.step))
-        for x, y in _data(steps=STEPS_OBSERVED + 3):
+        for step, (x, y) in enumerate(_data(steps=STEPS_OBSERVED + 3)):
             optimizer.zero_grad()
             F.cross_entropy(model(x), y).backward()
             optimizer.step()
-            assert not _get_current_function_mode_stack()  # popped at every step
+            # popped at every step, pushed again right after it while the next step is observed
+            assert bool(_get_current_function_mode_stack()) == (step + 1 < STEPS_OBSERVED)
         with torch.no_grad():  # evaluation is never observed
             F.cross_entropy(model(x), y)
     assert seen == list(range(STEPS_OBSERVED))
     assert not _get_current_function_mode_stack()
+
+
+class _Prototypes(nn.Module):
+    """A model the loop uses through a method of its own, never through forward (as lightly's PMSN
+    and many contrastive or generative set-ups do)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = nn.Linear(FEATURES, CLASSES)
+
+    def probs(self, x):
+        return F.softmax(self.encoder(x), dim=1)
+
+
+@pytest.mark.parametrize("log", [False, True], ids=["probabilities", "log-probabilities"])
+def test_a_loss_is_read_when_the_model_is_never_called_through_forward(log):
+    """No forward hook ever runs: the mode pushed after each observed step still sees the loss calls
+    from the second step on (lightly#1340: F.kl_div given probabilities)."""
+    torch.manual_seed(0)
+    model = _Prototypes()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    prior = torch.full((CLASSES,), 1.0 / CLASSES)
+    with watch(model, optimizer) as w:
+        for x, _ in _data():
+            optimizer.zero_grad()
+            usage = model.probs(x).mean(dim=0)
+            F.kl_div(usage.log() if log else usage, prior, reduction="sum").backward()
+            optimizer.step()
+    assert not _get_current_function_mode_stack()
+    found = [(f.check, f.step) for f in w.errors]
+    assert found == ([] if log else [("loss-input-domain", 1)])
 
 
 def test_a_loss_module_criterion_is_still_read_through_its_hooks_once():

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from bugcases.config import RunConfig
 from bugcases.loop import epochs, limited, watched_run
-from bugcases.registry import BugCase, Claim, Variant
+from bugcases.registry import BugCase, Claim, Expect, Variant
 from bugcases.runtime import resolve_device, seed_everything
 
 FEATURES, CLUSTERS, PROTOTYPES, DIM = 32, 16, 16, 16
@@ -179,11 +179,13 @@ CASE = BugCase(
         "gpu": RunConfig(lr=0.003, epochs=10, batch_size=256, train_samples=65536, val_samples=8192,
                          device="cuda", tier="gpu"),
     },
+    # The model is used through model.probs(), never forward: the watch reads the loss call from the
+    # second step on (the mode it pushes after each observed step), hence at_step=1.
+    expects=(Expect("loss-input-domain", fires_on=("buggy",), silent_on=("fixed",), at_step=1),),
     claims=(
         Claim("prototype usage misses the prior on buggy", ("buggy", "fixed"), _usage_matches_prior,
               measures=("extra.usage_kl", "extra.initial_usage_kl"), tiers=("slow", "gpu")),
         Claim("buggy's kl term reads negative", ("buggy", "fixed"), _regularizer_is_not_a_divergence,
               measures=("extra.reported_regularizer",), tiers=("slow", "gpu")),
     ),
-    names=(),
 )
