@@ -111,8 +111,9 @@ def test_the_watch_says_which_checks_ran_and_why_others_did_not():
     with watch(model, optimizer) as w:
         loop(model, optimizer, batches(3))
     inactive = dict(w.inactive)
-    assert inactive["padding-in-loss"].startswith("needs criterion=")
-    assert "softmax-before-cross-entropy" in w.active  # a loss's inputs are read from its functional calls
+    assert inactive["random-validation-inputs"].startswith("needs criterion=")
+    # a loss's inputs are read from its functional calls
+    assert "softmax-before-cross-entropy" in w.active and "padding-in-loss" in w.active
     assert inactive["scheduler-before-optimizer"].startswith("needs scheduler=")
     assert inactive["unequal-micro-batch-weights"].startswith("needs criterion=")
     assert "missing-zero-grad" in w.active and not set(w.active) & set(inactive)

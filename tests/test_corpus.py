@@ -34,8 +34,6 @@ KNOWN_MISSES: dict = {  # (loop, bug) -> what the watch would need
     ("kdpytorch_train_kd", "teacher-in-train-mode"): "the teacher is not the watched model: the watch sees one model",
     ("pytorchforaudio_urbansound", "nll-loss-on-softmax"): "reported by softmax-before-cross-entropy (probabilities "
                                                            "into NLLLoss), a closer statement of the same bug",
-    ("traincheck_mnist_rnn", "lstm-without-batch-first"): "rnn-batch-first-mismatch needs criterion= (a loss module); "
-                                                          "the script calls F.nll_loss",
 }
 
 

@@ -45,7 +45,6 @@ def layouts(ids: torch.Tensor, target) -> list:
 class LabelsShiftedTwice(TokenTargets, Check):
     id = "labels-shifted-twice"
     invariant = "A language model's targets are its inputs shifted once (the next token), not twice."
-    needs = ("criterion",)
     earliest = "0"
 
     def judge(self, ids, target, ignore) -> bool:

@@ -38,7 +38,6 @@ def trailing_runs(ids: torch.Tensor) -> tuple:
 class PaddingInLoss(TokenTargets, Check):
     id = "padding-in-loss"
     invariant = "Padding positions are not targets: the loss's targets at padded input positions are its ignore_index."
-    needs = ("criterion",)
     earliest = "0"
 
     def judge(self, ids, target, ignore) -> bool:

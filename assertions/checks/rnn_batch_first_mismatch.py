@@ -4,7 +4,7 @@ Without batch_first=True a recurrent layer reads dim 0 as time and dim 1 as the 
 (batch, time, features) it runs across the samples of the batch instead of along each sequence,
 and `out[:, -1]` mixes samples: no error, accuracy near chance (yunjey/pytorch-tutorial#196:
 "accuracy about 11.35%"). Seen by comparing each such layer's input with the batch the loss
-receives: dim 0 equals the loss's batch size and dim 1 does not (silent when they are equal,
+receives (a loss module given as `criterion=`, else the loop's functional loss calls): dim 0 equals the loss's batch size and dim 1 does not (silent when they are equal,
 e.g. sequence length == batch size, and when the loss's input is itself laid out time-major).
 Read on the first training calls, from step 0.
 """
@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from assertions.check import Check
+from assertions.loss_calls import FUNCTIONS
 
 _CALLS_CHECKED = 4
 
@@ -22,7 +23,6 @@ _CALLS_CHECKED = 4
 class RnnBatchFirstMismatch(Check):
     id = "rnn-batch-first-mismatch"
     invariant = "A recurrent layer runs along time: the dimension it reads as the batch is the loss's batch."
-    needs = ("criterion",)
     earliest = "0"
 
     def attach(self, w):
@@ -33,8 +33,9 @@ class RnnBatchFirstMismatch(Check):
                   if isinstance(m, nn.RNNBase) and not m.batch_first]
         if not layers:
             return "the model has no nn.RNN/nn.LSTM/nn.GRU with batch_first=False"
-        if not w.on_loss(self._before):
-            return "needs an nn.Module criterion (module hooks)"
+        if not w.on_loss(self._before):  # no loss module given: the loop's functional loss calls
+            w.on_loss_call(tuple(FUNCTIONS.values()), lambda name, args, kwargs: self._before(
+                args if args else (kwargs.get("input"),)))
         w.on_forward(lambda model, args: self.seen.clear())
         for name, layer in layers:
             w.hook(layer.register_forward_pre_hook, self._recorder(name or type(layer).__name__))

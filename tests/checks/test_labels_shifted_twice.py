@@ -45,3 +45,15 @@ def test_labels_once_and_word_language_model_are_silent():
             loss.backward()
             optimizer.step()
     assert w.findings == []
+
+
+@pytest.mark.fires
+@pytest.mark.silent
+@pytest.mark.parametrize("shifted_twice", [True, False], ids=["shifted-twice", "shifted-once"])
+def test_read_without_criterion_from_f_cross_entropy(shifted_twice):
+    """No criterion= given: the loop's F.cross_entropy calls are read (the loss-call observer)."""
+    w = causal_lm_loop(BigramLM(), F.cross_entropy, token_batches(), pre_shifted if shifted_twice else torch.clone,
+                       hint=False)
+    finding = w.fired("labels-shifted-twice")
+    assert (finding.step if finding else None) == (0 if shifted_twice else None)
+    assert [f.check for f in w.errors] == (["labels-shifted-twice"] if shifted_twice else [])

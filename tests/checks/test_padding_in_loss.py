@@ -3,7 +3,10 @@ when they are -100, ignored with ignore_index, or absent."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
+import torch.nn.functional as F
 from torch import nn
 
 from tests.checks._loops import BigramLM, causal_lm_loop, token_batches
@@ -34,3 +37,15 @@ def test_padding_masked_is_silent(how):
     else:
         w = causal_lm_loop(BigramLM(), nn.CrossEntropyLoss(), token_batches(), lambda ids: ids.clone())
     assert w.findings == []
+
+
+@pytest.mark.fires
+@pytest.mark.silent
+@pytest.mark.parametrize("how", ["pad labels", "labels=-100", "ignore_index=pad_id"])
+def test_read_without_criterion_from_f_cross_entropy(how):
+    """No criterion= given: the loop's F.cross_entropy calls are read, ignore_index from their keywords."""
+    loss = functools.partial(F.cross_entropy, ignore_index=0) if how == "ignore_index=pad_id" else F.cross_entropy
+    labels = masked_padding if how == "labels=-100" else (lambda ids: ids.clone())
+    w = causal_lm_loop(BigramLM(), loss, token_batches(pad_from=3), labels, hint=False)
+    found = [(f.check, f.step) for f in w.errors]
+    assert found == ([("padding-in-loss", 0)] if how == "pad labels" else [])

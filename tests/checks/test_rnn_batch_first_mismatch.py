@@ -75,3 +75,18 @@ def test_time_major_regression_and_language_model_are_silent():
             loss.backward()
             optimizer.step()
     assert w.findings == []
+
+
+@pytest.mark.fires
+@pytest.mark.silent
+@pytest.mark.parametrize("batch_first", [False, True], ids=["batch_first=False", "batch_first=True"])
+def test_read_without_criterion_from_f_cross_entropy(batch_first):
+    """No criterion= given: the batch the loop's F.cross_entropy receives is compared instead."""
+    model = SeqClassifier(batch_first=batch_first)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with watch(model, optimizer) as w:
+        for x, y in sequence_batches():
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    assert [(f.check, f.step) for f in w.errors] == ([] if batch_first else [("rnn-batch-first-mismatch", 0)])
