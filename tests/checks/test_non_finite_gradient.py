@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from assertions import watch
-from tests.loops import batches, make_mlp
+from tests.loops import batches, loop, make_mlp
 
 pytestmark = pytest.mark.quick
 VOCAB, FEATURES = 7, 4
@@ -77,8 +77,5 @@ def test_a_long_finite_run_is_silent():
     model = make_mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     with watch(model, optimizer) as w:
-        for x, y in batches(40):
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(x), y).backward()
-            optimizer.step()
+        loop(model, optimizer, batches(40))
     assert w.fired("non-finite-gradient") is None
