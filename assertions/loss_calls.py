@@ -5,8 +5,8 @@ rely on a criterion module's hooks. During the first `STEPS_OBSERVED` optimizer 
 pushes a `TorchFunctionMode` at the model's forward and again right after each optimizer step (a
 loop may never call the model's forward: `model.encode(x)`, `model.probs(x)`), keeps it until
 the next optimizer step, sees each call of the functions below (a loss module calls them too) and
-hands its arguments to the listeners; then it stays off, and the rest of training pays nothing. The call itself runs
-unchanged, so losses are bit-identical with and without it.
+hands its arguments to the listeners; then it stays off, and the rest of training pays nothing.
+The call itself runs unchanged, so losses are bit-identical with and without it.
 
 Not on a compiled model (`torch.compile(model)` or `model.compile()`): Dynamo guards on the
 function-mode stack, so a mode pushed for the first steps and popped after them would make every

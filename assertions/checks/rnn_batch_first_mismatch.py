@@ -4,8 +4,9 @@ Without batch_first=True a recurrent layer reads dim 0 as time and dim 1 as the 
 (batch, time, features) it runs across the samples of the batch instead of along each sequence,
 and `out[:, -1]` mixes samples: no error, accuracy near chance (yunjey/pytorch-tutorial#196:
 "accuracy about 11.35%"). Seen by comparing each such layer's input with the batch the loss
-receives (a loss module given as `criterion=`, else the loop's functional loss calls): dim 0 equals the loss's batch size and dim 1 does not (silent when they are equal,
-e.g. sequence length == batch size, and when the loss's input is itself laid out time-major).
+receives (a loss module given as `criterion=`, else the loop's functional loss calls): dim 0
+equals the loss's batch size and dim 1 does not (silent when they are equal, e.g. sequence
+length == batch size, and when the loss's input is itself laid out time-major).
 Read on the first training calls, from step 0.
 """
 
