@@ -12,8 +12,9 @@ above 0 moves. Two ways a loop breaks it silently, both from the storage precisi
   unslothai/unsloth-zoo#680). Reported when a 16-bit parameter got a non-zero gradient at 3
   steps and not one of its values changed; keep such parameters (or a master copy) in float32.
   An error under optimizers that divide by the gradient's running size (those with an `eps`:
-  Adam, AdamW, RMSprop, Adagrad, ...), whose update stays about lr and is lost at every step; a
-  warning under SGD, whose update scales with a gradient that may grow later.
+  Adam, AdamW, RMSprop, Adagrad, ...) when the gradient outweighs eps (10x), since their update
+  then stays about lr and is lost at every step; a warning under SGD, or where the gradient is
+  below 10x eps, since the update then scales with a gradient that may grow later.
 
 Read inside the first 8 optimizer steps only: one fused max-norm of the parameters and gradients
 before and after each step, and a float64 sum and norm of each 16-bit parameter with a gradient
@@ -29,6 +30,7 @@ from assertions.check import Check
 STEPS_OBSERVED = 8
 LOST_STEPS = 3  # steps at which a 16-bit parameter got a non-zero gradient and stayed exactly as it was
 HALF = (torch.float16, torch.bfloat16)
+NORMALIZED = 10  # a gradient this many times eps: an eps optimizer's update is about lr, whatever its size
 
 
 class UpdateNotApplied(Check):
@@ -43,6 +45,7 @@ class UpdateNotApplied(Check):
         self.before = None
         self.lost: dict = {}  # id(param) -> steps its update was lost
         self.moved: set = set()  # ids of 16-bit parameters seen to move
+        self.grad_size: dict = {}  # id(param) -> the largest |gradient| it had at a step that lost its update
         w.on_step(self._before_step, self._after_step)
 
     def _before_step(self, step: int) -> None:
@@ -58,7 +61,7 @@ class UpdateNotApplied(Check):
             sizes = _max_abs(params + [p.grad for p in params])
         finite = bool(torch.isfinite(sizes).all())
         grad_sizes = sizes[len(params):].tolist()
-        halves = [(p, _fingerprint(p)) for p, g in zip(params, grad_sizes)
+        halves = [(p, _fingerprint(p), g) for p, g in zip(params, grad_sizes)
                   if p.dtype in HALF and g > 0 and id(p) not in self.moved]
         self.before = (params, finite, halves)
 
@@ -83,15 +86,19 @@ class UpdateNotApplied(Check):
                        if "float16" in dtypes and any(e is not None and e < 6e-8 for e in eps) else
                        ": an update overflowed or divided by zero; check eps and the learning rate")))
                 return
-            for p, old in halves:
+            for p, old, grad_size in halves:
                 if _fingerprint(p) == old:
                     self.lost[id(p)] = self.lost.get(id(p), 0) + 1
+                    self.grad_size[id(p)] = max(self.grad_size.get(id(p), 0.0), grad_size)
                 else:
                     self.moved.add(id(p))
         stuck = [p for p in self.w.optimized if self.lost.get(id(p), 0) >= LOST_STEPS and id(p) not in self.moved]
         if stuck:
-            ids = {id(p) for p in stuck}
-            normalized = all("eps" in g for g in self.w.optimizer.param_groups if any(id(p) in ids for p in g["params"]))
+            eps = {id(p): g.get("eps") for g in self.w.optimizer.param_groups for p in g["params"]}
+            # Normalized updates stay about lr only where the gradient outweighs eps; a gradient below
+            # NORMALIZED * eps gives an update that scales with it, as SGD's does (it may grow later).
+            normalized = all(eps.get(id(p)) is not None and self.grad_size[id(p)] >= NORMALIZED * eps[id(p)]
+                             for p in stuck)
             dtype = str(stuck[0].dtype).replace("torch.", "")
             self.w.report(self.id, step, (
                 f"expected a parameter with a non-zero gradient to move at a step with lr > 0; "
@@ -100,8 +107,8 @@ class UpdateNotApplied(Check):
                 f"{dtype} spacing at their values and rounds away"
                 + (f" ({type(self.w.optimizer).__name__} divides by the gradient's running size, so its "
                    "updates stay about lr and are lost at every step)" if normalized else
-                   f" (a {type(self.w.optimizer).__name__} update scales with the gradient, which may grow: "
-                   "if they stay put later on too, this is the bug)")
+                   f" (their gradients are small, so the {type(self.w.optimizer).__name__} update scales with "
+                   "the gradient, which may grow: if they stay put later on too, this is the bug)")
                 + ": keep them (or a master copy the optimizer updates) in float32"),
                 severity="error" if normalized else "warning")
 

@@ -107,6 +107,19 @@ def test_only_a_warning_under_sgd():
     assert f is not None and f.severity == "warning" and "may grow" in f.message and w.errors == []
 
 
+@pytest.mark.fires
+@pytest.mark.parametrize("eps", [1e-8, 1.0], ids=["gradient-outweighs-eps", "eps-outweighs-gradient"])
+def test_an_error_only_where_adam_normalizes_the_update(eps):
+    """Adam's update is about lr only where the gradient outweighs eps; with eps above the gradient
+    (found by Hypothesis in float16 with eps=1e-3) it scales with the gradient, as SGD's does: a warning."""
+    net = make_net(torch.bfloat16)
+    w = run(net, torch.optim.AdamW(net.parameters(), lr=1e-3, eps=eps), dtype=torch.bfloat16)
+    f = w.fired(CHECK)
+    assert f is not None and "1.weight" in f.message
+    assert f.severity == ("error" if eps < 1e-3 else "warning")
+    assert ("may grow" in f.message) == (eps >= 1e-3)
+
+
 def test_message_says_why_and_what_to_do():
     net = make_net(torch.bfloat16)
     f = run(net, torch.optim.AdamW(net.parameters(), lr=1e-3), dtype=torch.bfloat16).fired(CHECK)
